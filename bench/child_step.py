@@ -1,0 +1,154 @@
+"""Child train-step cost of the shared-weight child against a static model of the same architecture.
+
+For each search space and size, builds the shared child (architecture fed as an int32 tensor) and a
+static model with the same search semantics and weights for one random architecture, traces an SGD
+train step for each (``tf.function``, fixed input signature, no XLA), then times them side by side:
+repeats interleave the two models, and medians are reported with their ratio (target <= 1.10).
+
+    .venv/bin/python bench/child_step.py                                 # CIFAR-sized and small macro
+    .venv/bin/python bench/child_step.py --sizes 12,36,32,32 --repeats 30
+
+A size is ``num_layers,out_filters,image_size,batch_size``. To add a space, write a function
+``<space>_steps(size, seed, breakdown) -> ({"shared": step, "static": step, ...}, description)``
+(each step a no-argument callable returning the loss) and list it in ``SPACES``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import resource
+import statistics
+import sys
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from enas.child_models import macro
+from enas.config import ChildConfig
+
+
+def _train_step(variables, forward, signature):
+    """A traced Nesterov-SGD step of ``forward(*inputs) -> logits`` on ``variables``.
+
+    Variables without a gradient (a static model's unused reductions) are left out of the update.
+    """
+    optimizer = keras.optimizers.SGD(0.05, momentum=0.9, nesterov=True)
+    optimizer.build(variables)
+
+    @tf.function(input_signature=signature)
+    def step(images, labels, *extra):
+        with tf.GradientTape() as tape:
+            logits = forward(images, *extra)
+            loss = tf.reduce_mean(
+                keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True))
+        grads = tape.gradient(loss, variables)
+        optimizer.apply_gradients([(g, v) for g, v in zip(grads, variables) if g is not None])
+        return loss
+
+    return step
+
+
+def macro_steps(size, seed, breakdown=False):
+    """Shared macro child vs static search-semantics model of one random architecture.
+
+    With ``breakdown``, also the shared child with the optimizer restricted to the variables this
+    architecture uses: the gap to the full shared step is the cost of updating every branch (which
+    search needs anyway: L2 decay reaches all shared weights), the rest is the op selection.
+    """
+    num_layers, out_filters, image_size, batch_size = size
+    config = ChildConfig(num_layers=num_layers, out_filters=out_filters, num_branches=6, keep_prob=0.9)
+    shape = (image_size, image_size, 3)
+    arc = macro.random_arc(num_layers, 6, random.Random(seed))
+    shared = macro.build_shared_child(config, 10, shape)
+    static = macro.build_static_search_child(arc, config, 10, shape)
+    static.copy_weights_from(shared)
+    rng = np.random.default_rng(seed)
+    images = tf.constant(rng.normal(size=(batch_size,) + shape).astype("float32"))
+    labels = tf.constant(rng.integers(0, 10, size=batch_size).astype("int32"))
+    tokens = tf.constant(arc.to_tokens(), tf.int32)
+    image_spec = [tf.TensorSpec([None, *shape], tf.float32), tf.TensorSpec([None], tf.int32)]
+    arc_spec = [tf.TensorSpec([len(arc.to_tokens())], tf.int32)]
+    shared_forward = lambda x, a: shared(x, a, training=True)  # noqa: E731
+    static_forward = lambda x: static(x, training=True)  # noqa: E731
+    steps = {"shared": _train_step(shared.trainable_variables, shared_forward, image_spec + arc_spec),
+             "static": _train_step(static.trainable_variables, static_forward, image_spec)}
+    if breakdown:
+        unchosen = {id(v) for layer in range(num_layers) for op in range(6) if op != arc.ops[layer]
+                    for v in shared.branch(layer, op).trainable_variables}
+        used = [v for v in shared.trainable_variables if id(v) not in unchosen]
+        steps["shared, optimizer on the arc's variables"] = _train_step(
+            used, shared_forward, image_spec + arc_spec)
+    description = (f"macro L={num_layers} C={out_filters} {image_size}x{image_size}x3 batch={batch_size} "
+                   f"arc ops={''.join(map(str, arc.ops))} params shared={shared.count_params():,} "
+                   f"static={static.count_params():,}")
+    calls = {name: (lambda step=step: step(images, labels, tokens)) for name, step in steps.items()}
+    calls["static"] = lambda: steps["static"](images, labels)
+    return calls, description
+
+
+SPACES = {"macro": macro_steps}
+
+
+def _peak_memory() -> str:
+    if tf.config.list_physical_devices("GPU"):
+        peak = tf.config.experimental.get_memory_info("GPU:0")["peak"]
+        tf.config.experimental.reset_memory_stats("GPU:0")
+        return f"GPU peak {peak / 2**20:.0f} MiB"
+    return f"process max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"
+
+
+def _time(step) -> float:
+    start = time.perf_counter()
+    float(step())  # reading the loss waits for the step to finish
+    return time.perf_counter() - start
+
+
+def run(space: str, size, repeats: int, seed: int, breakdown: bool = False) -> float:
+    """Prints one comparison; returns the shared/static median ratio."""
+    keras.utils.set_random_seed(seed)
+    steps, description = SPACES[space](size, seed, breakdown)
+    print(description, flush=True)
+    start = time.perf_counter()
+    for step in steps.values():
+        step()  # trace
+        step()  # warm up
+    print(f"  trace + warm-up {time.perf_counter() - start:.1f}s; {_peak_memory()}", flush=True)
+    times = {name: [] for name in steps}
+    names = list(steps)
+    for repeat in range(repeats):
+        for name in names[repeat % len(names):] + names[:repeat % len(names)]:  # rotate the order
+            times[name].append(_time(steps[name]))
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    minimums = {name: min(values) for name, values in times.items()}  # least disturbed by other load
+    for name, median in medians.items():
+        print(f"  step {name}: median {median * 1e3:.1f} ms ({median / medians['static']:.3f}x static), "
+              f"min {minimums[name] * 1e3:.1f} ms ({minimums[name] / minimums['static']:.3f}x)")
+    ratio = medians["shared"] / medians["static"]
+    print(f"  ratio shared/static {ratio:.3f} (medians over {repeats} interleaved repeats); {_peak_memory()}",
+          flush=True)
+    return ratio
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--spaces", default="macro", help=f"comma-separated spaces: {', '.join(SPACES)}")
+    parser.add_argument("--sizes", nargs="+", default=["12,36,32,32", "6,16,16,32"],
+                        help="num_layers,out_filters,image_size,batch_size per comparison")
+    parser.add_argument("--repeats", type=int, default=15, help="timed steps per model and size")
+    parser.add_argument("--seed", type=int, default=0, help="seed of weights, data and architecture")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="also time the shared child with the optimizer on the arc's variables only")
+    args = parser.parse_args(argv)
+    print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, "
+          f"devices {[d.name for d in tf.config.list_logical_devices()]}")
+    for space in args.spaces.split(","):
+        for size in args.sizes:
+            run(space, tuple(int(v) for v in size.split(",")), args.repeats, args.seed, args.breakdown)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

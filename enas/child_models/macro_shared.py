@@ -1,0 +1,319 @@
+"""Search-mode macro children: the shared-weight child, and a static twin of one architecture.
+
+Search semantics follow the official search graph (reference section 1.1), with the op choice fixed
+so that the *sampled* op runs:
+
+* stem: 3x3 conv(C) + BN, no ReLU; the stored-layer list starts as ``[stem]``;
+* layer i: every candidate op owns its weights (``1x1 conv + BN + ReLU`` then the op; conv and
+  sep-conv ops end in BN + ReLU); the op reads the last stored layer;
+* layer i > 0: ``out = BN(op_out + sum_j bit_j * stored[j])`` (a sum, no ReLU after the BN);
+  layer 0 has no skips and no BN after its op, as in the official code;
+* after each pool layer (``macro.pool_layers``) every stored layer goes through its own
+  factorized reduction; the width C stays constant;
+* head: global average pool -> dropout(1 - keep_prob) -> dense(num_classes, no bias).
+
+:class:`MacroSharedChild` takes the architecture as an int32 token tensor at call time and picks
+each layer's op with ``keras.ops.switch`` (``tf.switch_case``: only the chosen branch runs, and the
+unchosen branches get zero gradients inside ``tf.function``), so one traced graph serves every
+architecture. Skips are 0/1 masks multiplied in. :class:`MacroStaticSearchChild` computes the same
+function for one architecture chosen in Python, with the same layers, so weights copy across; the
+tests compare the two and ``bench/child_step.py`` times them.
+
+All BNs use momentum 0.9 and epsilon 1e-5, including those inside the conv branches (the official
+"masked" BN there used 1e-3; with whole channels it is a plain BN, and the difference is negligible).
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from enas.child_models import macro
+from enas.child_models.ops import FactorizedReduction, batch_norm, he_normal
+
+# (kind, kernel size) of each op id in macro.OP_NAMES.
+OP_KINDS = (("conv", 3), ("sep", 3), ("conv", 5), ("sep", 5), ("avg", 3), ("max", 3))
+
+
+@keras.saving.register_keras_serializable(package="enas")
+class SearchBranch(keras.layers.Layer):
+    """One candidate op of one layer in search mode: 1x1 conv + BN + ReLU, then the op.
+
+    Conv ops: kxk conv + BN + ReLU. Sep-conv ops: depthwise kxk (multiplier 1) + pointwise conv,
+    BN, ReLU. Pool ops: 3x3 pooling, stride 1, SAME padding.
+
+    Args:
+      filters: output channels C.
+      op_id: index into ``macro.OP_NAMES``.
+      **kwargs: ``keras.layers.Layer`` arguments.
+    """
+
+    def __init__(self, filters: int, op_id: int, **kwargs):
+        super().__init__(**kwargs)
+        self.filters, self.op_id = int(filters), int(op_id)
+        kind, size = OP_KINDS[self.op_id]
+        self.input_conv = keras.layers.Conv2D(self.filters, 1, use_bias=False,
+                                              kernel_initializer=he_normal, name="input_conv")
+        self.input_bn = batch_norm(name="input_bn")
+        self.op_bn = None
+        if kind == "conv":
+            self.op = keras.layers.Conv2D(self.filters, size, padding="same", use_bias=False,
+                                          kernel_initializer=he_normal, name="conv")
+        elif kind == "sep":
+            self.op = keras.layers.SeparableConv2D(
+                self.filters, size, padding="same", depth_multiplier=1, use_bias=False,
+                depthwise_initializer=he_normal, pointwise_initializer=he_normal, name="sep_conv")
+        elif kind == "avg":
+            self.op = keras.layers.AveragePooling2D(size, strides=1, padding="same", name="avg_pool")
+        else:
+            self.op = keras.layers.MaxPooling2D(size, strides=1, padding="same", name="max_pool")
+        if kind in ("conv", "sep"):
+            self.op_bn = batch_norm(name="op_bn")
+
+    def build(self, input_shape):
+        # Built eagerly: variables cannot be created inside a switch branch of a traced function.
+        self.input_conv.build(input_shape)
+        output_shape = tuple(input_shape[:3]) + (self.filters,)
+        self.input_bn.build(output_shape)
+        if self.op_bn is not None:
+            self.op.build(output_shape)
+            self.op_bn.build(output_shape)
+
+    def call(self, inputs, training=None):
+        x = ops.relu(self.input_bn(self.input_conv(inputs), training=training))
+        x = self.op(x)
+        if self.op_bn is not None:
+            x = ops.relu(self.op_bn(x, training=training))
+        return x
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:3]) + (self.filters,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(filters=self.filters, op_id=self.op_id)
+        return config
+
+
+def _halve(size):
+    return None if size is None else (size + 1) // 2
+
+
+class _MacroSearchNetwork(keras.Model):
+    """What both search-mode children share: stem, post-sum BNs, reductions and head."""
+
+    def __init__(self, num_layers: int, out_filters: int, num_classes: int, image_shape,
+                 keep_prob: float = 1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.num_layers, self.out_filters = int(num_layers), int(out_filters)
+        self.num_classes, self.keep_prob = int(num_classes), float(keep_prob)
+        self.image_shape = tuple(image_shape)
+        self.pool_layers = macro.pool_layers(self.num_layers)
+        filters = self.out_filters
+        self.stem_conv = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False,
+                                             kernel_initializer=he_normal, name="stem_conv")
+        self.stem_bn = batch_norm(name="stem_bn")
+        self.sum_bns = [batch_norm(name=f"layer{i}_sum_bn") for i in range(1, self.num_layers)]
+        # After pool layer p the list holds p + 2 entries (stem, out_0..out_p): one FR each, flat.
+        self.reductions = [FactorizedReduction(filters, name=f"reduce{p}_{j}")
+                           for p in self.pool_layers for j in range(p + 2)]
+        self.dropout = keras.layers.Dropout(1.0 - self.keep_prob, name="dropout")
+        self.classifier = keras.layers.Dense(self.num_classes, use_bias=False,
+                                             kernel_initializer=he_normal, name="classifier")
+
+    def _layer_branches(self, layer: int) -> list:
+        """The branch layers of ``layer`` (subclasses)."""
+        raise NotImplementedError
+
+    def build(self, input_shape=None):
+        """Creates every variable now (from ``image_shape``), so weights copy before any call."""
+        height, width = self.image_shape[0], self.image_shape[1]
+        self.stem_conv.build((None, height, width, self.image_shape[2]))
+        shape = (None, height, width, self.out_filters)
+        self.stem_bn.build(shape)
+        for layer in range(self.num_layers):
+            for branch in self._layer_branches(layer):
+                branch.build(shape)
+            if layer > 0:
+                self.sum_bns[layer - 1].build(shape)
+            for reduction in self._reductions_after(layer):
+                reduction.build(shape)
+            if layer in self.pool_layers:
+                shape = (None, _halve(shape[1]), _halve(shape[2]), self.out_filters)
+        self.classifier.build((None, self.out_filters))
+        self.built = True
+
+    def _reductions_after(self, layer: int) -> list:
+        if layer not in self.pool_layers:
+            return []
+        start = sum(p + 2 for p in self.pool_layers if p < layer)
+        return self.reductions[start:start + layer + 2]
+
+    def _stem(self, images, training):
+        return self.stem_bn(self.stem_conv(images), training=training)
+
+    def _finish_layer(self, layer: int, out, stored: list, training) -> list:
+        """BN of the skip sum, append, then reduce every stored layer after a pool layer."""
+        if layer > 0:
+            out = self.sum_bns[layer - 1](out, training=training)
+        stored = stored + [out]
+        reductions = self._reductions_after(layer)
+        if reductions:
+            stored = [reduce(x, training=training) if self._is_read_after(j, layer) else None
+                      for j, (reduce, x) in enumerate(zip(reductions, stored))]
+        return stored
+
+    def _is_read_after(self, entry: int, layer: int) -> bool:
+        """Whether a later layer may read stored ``entry`` (always, unless the arc is known)."""
+        del entry, layer
+        return True
+
+    def _head(self, x, training):
+        x = ops.mean(x, axis=(1, 2))
+        return self.classifier(self.dropout(x, training=training))
+
+    def get_config(self):
+        return {"name": self.name, "trainable": self.trainable, "num_layers": self.num_layers,
+                "out_filters": self.out_filters, "num_classes": self.num_classes,
+                "image_shape": list(self.image_shape), "keep_prob": self.keep_prob}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+def _run_branch(branch, training):
+    # A factory, so each switch branch binds its own layer (the official tf.case closure bug made
+    # every branch return the last-built op).
+    return lambda x: branch(x, training=training)
+
+
+@keras.saving.register_keras_serializable(package="enas")
+class MacroSharedChild(_MacroSearchNetwork):
+    """The shared-weight macro child: ``model(images, arc, training=...)`` -> logits.
+
+    ``arc`` is the int32 token tensor ``[L + L(L-1)/2]`` of an architecture (``MacroArc.to_tokens``
+    or a controller sample). Op ids must be below ``num_branches``: validate architectures first
+    (``macro.check_arc``), because ``keras.ops.switch`` clips an out-of-range index silently.
+
+    Args:
+      num_layers: layers L.
+      out_filters: width C (constant in search).
+      num_branches: candidate ops per layer (the first ``num_branches`` of ``macro.OP_NAMES``).
+      num_classes: classifier outputs.
+      image_shape: ``(height, width, channels)`` of the images.
+      keep_prob: dropout keep probability before the classifier.
+      **kwargs: ``keras.Model`` arguments (``name``, ...).
+    """
+
+    def __init__(self, num_layers: int, out_filters: int, num_branches: int, num_classes: int,
+                 image_shape, keep_prob: float = 1.0, **kwargs):
+        kwargs.setdefault("name", "macro_shared_child")
+        super().__init__(num_layers, out_filters, num_classes, image_shape, keep_prob, **kwargs)
+        self.num_branches = int(num_branches)
+        if not 0 < self.num_branches <= len(OP_KINDS):
+            raise ValueError(f"num_branches must be in 1..{len(OP_KINDS)}, got {num_branches}")
+        # Flat list: the branch of op k in layer i is branches[i * num_branches + k].
+        self.branches = [SearchBranch(out_filters, op, name=f"layer{i}_{macro.OP_NAMES[op]}")
+                         for i in range(self.num_layers) for op in range(self.num_branches)]
+        self.build()
+
+    def _layer_branches(self, layer: int) -> list:
+        return self.branches[layer * self.num_branches:(layer + 1) * self.num_branches]
+
+    def branch(self, layer: int, op_id: int) -> SearchBranch:
+        """The weights of op ``op_id`` in layer ``layer``."""
+        return self.branches[layer * self.num_branches + op_id]
+
+    def call(self, images, arc, training=None):
+        expected = macro.num_tokens(self.num_layers)
+        if arc.shape[0] is not None and arc.shape[0] != expected:
+            raise ValueError(f"arc has {arc.shape[0]} tokens; a {self.num_layers}-layer macro "
+                             f"architecture has {expected}")
+        arc = ops.cast(arc, "int32")
+        stored = [self._stem(images, training)]
+        for layer in range(self.num_layers):
+            start = macro.op_position(layer)
+            branches = [_run_branch(b, training) for b in self._layer_branches(layer)]
+            out = ops.switch(arc[start], branches, stored[-1])
+            if layer > 0:
+                bits = ops.cast(arc[start + 1:start + 1 + layer], out.dtype)
+                for j in range(layer):
+                    out = out + bits[j] * stored[j]
+            stored = self._finish_layer(layer, out, stored, training)
+        return self._head(stored[-1], training)
+
+    def get_config(self):
+        config = super().get_config()
+        config["num_branches"] = self.num_branches
+        return config
+
+
+@keras.saving.register_keras_serializable(package="enas")
+class MacroStaticSearchChild(_MacroSearchNetwork):
+    """Search semantics of one architecture, op and skips chosen in Python: ``model(images)``.
+
+    Holds the same layers as :class:`MacroSharedChild` restricted to the chosen ops, so
+    :meth:`copy_weights_from` can load a shared child's weights for that architecture. Reductions
+    of stored layers that no later layer reads are skipped (they cannot change the output).
+
+    Args:
+      arc: the ``macro.MacroArc``.
+      out_filters, num_classes, image_shape, keep_prob: as :class:`MacroSharedChild`.
+      **kwargs: ``keras.Model`` arguments.
+    """
+
+    def __init__(self, arc, out_filters: int, num_classes: int, image_shape, keep_prob: float = 1.0,
+                 **kwargs):
+        if isinstance(arc, str):
+            arc = macro.MacroArc.from_string(arc)
+        kwargs.setdefault("name", "macro_static_search_child")
+        super().__init__(arc.num_layers, out_filters, num_classes, image_shape, keep_prob, **kwargs)
+        self.arc = arc
+        self.branches = [SearchBranch(out_filters, op, name=f"layer{i}_{macro.OP_NAMES[op]}")
+                         for i, op in enumerate(arc.ops)]
+        self.build()
+
+    def _layer_branches(self, layer: int) -> list:
+        return [self.branches[layer]]
+
+    def _is_read_after(self, entry: int, layer: int) -> bool:
+        # Skip the reductions of layers nobody reads again: a static model would not compute them.
+        return macro.is_read_after(self.arc, entry, layer)
+
+    def call(self, images, training=None):
+        stored = [self._stem(images, training)]
+        for layer in range(self.num_layers):
+            out = self.branches[layer](stored[-1], training=training)
+            for j, bit in enumerate(self.arc.skips[layer]):
+                if bit:
+                    out = out + stored[j]
+            stored = self._finish_layer(layer, out, stored, training)
+        return self._head(stored[-1], training)
+
+    def copy_weights_from(self, shared: MacroSharedChild) -> None:
+        """Loads the weights ``shared`` uses for this architecture."""
+        pairs = [(self.stem_conv, shared.stem_conv), (self.stem_bn, shared.stem_bn),
+                 (self.classifier, shared.classifier)]
+        pairs += list(zip(self.sum_bns, shared.sum_bns)) + list(zip(self.reductions, shared.reductions))
+        pairs += [(self.branches[i], shared.branch(i, op)) for i, op in enumerate(self.arc.ops)]
+        for target, source in pairs:
+            target.set_weights(source.get_weights())
+
+    def get_config(self):
+        config = super().get_config()
+        del config["num_layers"]
+        config["arc"] = self.arc.to_string()
+        return config
+
+
+def build_shared_child(child_config, num_classes: int, input_shape) -> MacroSharedChild:
+    """The shared-weight child of ``child_config`` for images of ``input_shape`` (H, W, C)."""
+    return MacroSharedChild(child_config.num_layers, child_config.out_filters, child_config.num_branches,
+                            num_classes, tuple(input_shape), keep_prob=child_config.keep_prob)
+
+
+def build_static_search_child(arc, child_config, num_classes: int, input_shape) -> MacroStaticSearchChild:
+    """Search semantics of ``arc`` without a switch; weights load with ``copy_weights_from``."""
+    return MacroStaticSearchChild(arc, child_config.out_filters, num_classes, tuple(input_shape),
+                                  keep_prob=child_config.keep_prob)

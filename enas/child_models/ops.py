@@ -1,0 +1,71 @@
+"""Keras layers and helpers shared by every image child model (macro and micro spaces).
+
+Everything here is plain Keras 3 (``keras.layers`` / ``keras.ops``), NHWC, and registered for
+``.keras`` serialisation under the ``enas`` package.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+# ENAS initialises every conv and dense kernel with He-normal (``tf.keras.initializers.he_normal``
+# in the official code).
+he_normal = "he_normal"
+
+
+def batch_norm(**kwargs) -> keras.layers.BatchNormalization:
+    """ENAS batch norm: decay 0.9, epsilon 1e-5 (keyword arguments override or add to those)."""
+    settings = dict(momentum=0.9, epsilon=1e-5)
+    settings.update(kwargs)
+    return keras.layers.BatchNormalization(**settings)
+
+
+@keras.saving.register_keras_serializable(package="enas")
+class FactorizedReduction(keras.layers.Layer):
+    """Halves the spatial size and maps to ``filters`` channels without losing half the pixels.
+
+    path1 = stride-2 subsample -> 1x1 conv to ``filters // 2``; path2 = shift by one pixel (pad
+    bottom/right, crop top/left) -> stride-2 subsample -> 1x1 conv to ``filters - filters // 2``;
+    concatenate, then batch norm. No ReLU inside (the caller decides).
+
+    Args:
+      filters: output channels.
+      **kwargs: ``keras.layers.Layer`` arguments (``name``, ...).
+    """
+
+    def __init__(self, filters: int, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        self.path1_conv = keras.layers.Conv2D(
+            self.filters // 2, 1, use_bias=False, kernel_initializer=he_normal, name="path1_conv")
+        self.path2_conv = keras.layers.Conv2D(
+            self.filters - self.filters // 2, 1, use_bias=False, kernel_initializer=he_normal,
+            name="path2_conv")
+        self.bn = batch_norm(name="bn")
+
+    def build(self, input_shape):
+        # Build sub-layers eagerly so weights exist (and can be copied) before the first call.
+        height, width = input_shape[1], input_shape[2]
+        half = (input_shape[0], None if height is None else (height + 1) // 2,
+                None if width is None else (width + 1) // 2, input_shape[3])
+        self.path1_conv.build(half)
+        self.path2_conv.build(half)
+        self.bn.build(half[:3] + (self.filters,))
+
+    def call(self, inputs, training=None):
+        path1 = self.path1_conv(inputs[:, ::2, ::2, :])
+        # Shift by one pixel: pad one row/column at the bottom/right, drop the first row/column.
+        shifted = ops.pad(inputs, [[0, 0], [0, 1], [0, 1], [0, 0]])[:, 1:, 1:, :]
+        path2 = self.path2_conv(shifted[:, ::2, ::2, :])
+        return self.bn(ops.concatenate([path1, path2], axis=-1), training=training)
+
+    def compute_output_shape(self, input_shape):
+        height, width = input_shape[1], input_shape[2]
+        return (input_shape[0], None if height is None else (height + 1) // 2,
+                None if width is None else (width + 1) // 2, self.filters)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(filters=self.filters)
+        return config
