@@ -1,0 +1,246 @@
+"""The two recurrent language models of the rnn space: shared-weight (search) and fixed (final).
+
+Both are Keras 3 models (``keras.ops`` only) with the same structure, from the corrected enas_lm
+code: a tied embedding / softmax (no bias), node 0 a tanh highway on ``[x_t, h_{t-1}]``, searched
+nodes ``s_j = s_prev + sigmoid(g) (f(c) - s_prev)`` with ``c, g = split(s_prev W_j)``, and the
+output ``h_t`` the mean of nodes 1..N. They differ only in where ``W_j``, ``prev_j`` and ``f_j``
+come from:
+
+* :class:`RnnSharedChild` takes the architecture as an int32 tensor ``[2N]`` at call time. Its
+  weights are shared per (node, activation): a bank ``node_bank[N * F, H, 2H]`` whose row
+  ``(j - 1) * F + f`` is node j's matrix for activation f (as enas_lm, the matrix does not depend
+  on which earlier node is read). The rows of the sampled activations are gathered once per call,
+  before the time loop; inside it, ``keras.ops.switch`` on ``prev_j`` picks the earlier node state
+  and ``keras.ops.switch`` on ``f_j`` applies the activation (only the chosen branch runs; the
+  others get zero gradient). On CPU this measured faster than stacking the candidates and indexing
+  (``ops.take``) or one-hot weighted sums. One traced graph serves every architecture; the caller
+  must validate the architecture first, as ``ops.switch`` clips an out-of-range index silently.
+* :class:`RnnFixedChild` is built for one architecture: one ``[H, 2H]`` matrix per node, the
+  previous node and the activation chosen in Python.
+
+Call: ``model(tokens [B, T], arc, state [B, H], training) -> (logits [B, T, V], new_state [B, H])``
+(the fixed child has no ``arc``); ``return_hiddens=True`` also returns the cell outputs ``[B, T, H]``
+(before output dropout) for the slowness regulariser. The state is the previous window's last
+``h``; pass None for zeros. The caller truncates backpropagation by not differentiating through it.
+
+Time loop: ``keras.ops.scan`` over the time axis (a ``tf.while_loop`` with TensorArrays on the
+TensorFlow backend). The window length is dynamic, so one trace serves fixed and variable-length
+BPTT windows alike; the input half of node 0 (``x_t W_x``) is computed for the whole window in one
+matmul before the loop.
+
+Dropout is variational (one mask per call, the same at every time step of the window), as in
+enas_lm / AWD-LSTM, with keep probabilities (``child_lstm_*_keep``):
+
+* ``embed_keep``: word dropout -- whole embedding rows (words) dropped, every occurrence alike;
+* ``input_keep``: a ``[B, H]`` mask on the embedded input ``x_t`` (enas_lm's separate embedding
+  dropout ``drop_i`` is a second ``[B, H]`` mask on the same tensor, so it is folded in here);
+* ``hidden_keep``: one ``[B, H]`` mask on ``h_{t-1}`` into node 0 and on every node's input
+  ``s_prev`` (the highway's carry term stays unmasked);
+* ``output_keep``: a ``[B, H]`` mask on ``h_t`` before the softmax.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import keras
+from keras import ops
+
+# enas_lm activation order (ids 0..3); see ``enas.child_models.rnn.ACTIVATION_NAMES``.
+ACTIVATIONS = (ops.tanh, ops.relu, ops.sigmoid, lambda x: x)
+# Uniform initialisation range of every weight (enas_lm final training: +-0.05).
+INIT_RANGE = 0.05
+
+
+def keep_probs(child_config) -> dict:
+    """The four keep probabilities of a ``ChildConfig`` as model keyword arguments."""
+    return dict(embed_keep=child_config.embed_keep, input_keep=child_config.input_keep,
+                hidden_keep=child_config.hidden_keep, output_keep=child_config.output_keep)
+
+
+def highway(s_prev, cg, activation):
+    """``s_prev + sigmoid(g) * (activation(c) - s_prev)`` with ``c, g = split(cg)``."""
+    c, g = ops.split(cg, 2, axis=-1)
+    return s_prev + ops.sigmoid(g) * (activation(c) - s_prev)
+
+
+def _masked(x, mask):
+    return x if mask is None else x * mask
+
+
+class RnnLanguageModel(keras.Model):
+    """What both children share: tied embedding, node 0, dropout masks, the time loop.
+
+    Args:
+      vocab_size: words V (the softmax is tied to the ``[V, H]`` embedding).
+      hidden_size: H, the embedding and hidden size.
+      num_nodes: N, searched nodes after node 0.
+      embed_keep, input_keep, hidden_keep, output_keep: keep probabilities (module docstring).
+      init_range: weights are uniform in ``[-init_range, init_range]``.
+      seed: seed of the dropout masks (None: from Keras' global seed).
+    """
+
+    def __init__(self, vocab_size: int, hidden_size: int, num_nodes: int, embed_keep: float = 1.0,
+                 input_keep: float = 1.0, hidden_keep: float = 1.0, output_keep: float = 1.0,
+                 init_range: float = INIT_RANGE, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.vocab_size, self.hidden_size, self.num_nodes = int(vocab_size), int(hidden_size), int(num_nodes)
+        self.embed_keep, self.input_keep = float(embed_keep), float(input_keep)
+        self.hidden_keep, self.output_keep = float(hidden_keep), float(output_keep)
+        self.init_range, self.seed = float(init_range), seed
+        hidden = self.hidden_size
+        self.embedding = self._uniform_weight((self.vocab_size, hidden), "embedding")
+        # Rows: x_t then h_{t-1}; columns: c then g.
+        self.w_prev = self._uniform_weight((2 * hidden, 2 * hidden), "w_prev")
+        self.seed_generator = keras.random.SeedGenerator(seed, name="dropout_seed")
+        self.built = True  # every weight is created here and in the subclasses' constructors
+
+    def _uniform_weight(self, shape, name):
+        initializer = keras.initializers.RandomUniform(-self.init_range, self.init_range)
+        return self.add_weight(shape=shape, initializer=initializer, name=name)
+
+    def build(self, input_shape=None):
+        # Every weight is created in the constructors (shapes come from their arguments).
+        self.built = True
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(vocab_size=self.vocab_size, hidden_size=self.hidden_size, embed_keep=self.embed_keep,
+                      input_keep=self.input_keep, hidden_keep=self.hidden_keep, output_keep=self.output_keep,
+                      init_range=self.init_range, seed=self.seed)
+        return config
+
+    # --- pieces ---------------------------------------------------------------------------------
+    def _mask(self, shape, keep: float, training: bool):
+        """A 0 / (1/keep) dropout mask, or None when not training or nothing is dropped."""
+        if not training or keep >= 1.0:
+            return None
+        noise = keras.random.uniform(shape, seed=self.seed_generator)
+        return ops.cast(noise < keep, self.compute_dtype) / keep
+
+    def _node0(self, xw_t, h, w_h, h_mask):
+        """Node 0: tanh highway; ``xw_t`` is ``x_t W_x`` (precomputed), ``w_h`` the h half of W_prev."""
+        return highway(h, xw_t + ops.matmul(_masked(h, h_mask), w_h), ops.tanh)
+
+    def decayed_weights(self, *args) -> list:
+        """The matrices the L2 penalty covers (W_prev and the node matrices used; not the embedding)."""
+        raise NotImplementedError
+
+    def _run(self, tokens, state, training, cell, return_hiddens):
+        """Embeds, runs ``cell(xw_t, h, w_h, h_mask) -> h_t`` over time, applies the tied softmax."""
+        tokens = ops.cast(tokens, "int32")
+        batch = tokens.shape[0] if tokens.shape[0] is not None else ops.shape(tokens)[0]
+        hidden = self.hidden_size
+        if state is None:
+            state = ops.zeros((batch, hidden), self.compute_dtype)
+        x = ops.take(self.embedding, tokens, axis=0)  # [B, T, H]
+        word_mask = self._mask((self.vocab_size,), self.embed_keep, training)
+        if word_mask is not None:
+            x = x * ops.expand_dims(ops.take(word_mask, tokens, axis=0), -1)
+        x_mask = self._mask((batch, hidden), self.input_keep, training)
+        if x_mask is not None:
+            x = x * ops.expand_dims(x_mask, 1)
+        h_mask = self._mask((batch, hidden), self.hidden_keep, training)
+        o_mask = self._mask((batch, hidden), self.output_keep, training)
+        xw = ops.matmul(x, self.w_prev[:hidden])  # [B, T, 2H]: the input half of node 0, all steps
+        w_h = self.w_prev[hidden:]
+
+        def step(h, xw_t):
+            h_t = cell(xw_t, h, w_h, h_mask)
+            return h_t, h_t
+
+        new_state, hiddens = ops.scan(step, state, ops.transpose(xw, (1, 0, 2)))
+        hiddens = ops.transpose(hiddens, (1, 0, 2))  # [B, T, H]
+        out = hiddens if o_mask is None else hiddens * ops.expand_dims(o_mask, 1)
+        logits = ops.matmul(out, ops.transpose(self.embedding))
+        return (logits, new_state, hiddens) if return_hiddens else (logits, new_state)
+
+
+@keras.saving.register_keras_serializable(package="enas")
+class RnnSharedChild(RnnLanguageModel):
+    """The shared-weight search child: the architecture is an int32 tensor ``[2N]`` at call time.
+
+    Args:
+      vocab_size, hidden_size, num_nodes: see :class:`RnnLanguageModel`.
+      num_branches: F, activations searched (the first F of tanh, relu, sigmoid, identity).
+      **kwargs: keep probabilities, ``init_range``, ``seed`` and ``keras.Model`` arguments.
+    """
+
+    def __init__(self, vocab_size: int, hidden_size: int, num_nodes: int,
+                 num_branches: int = len(ACTIVATIONS), **kwargs):
+        super().__init__(vocab_size, hidden_size, num_nodes, **kwargs)
+        self.num_branches = int(num_branches)
+        hidden = self.hidden_size
+        # Row (j - 1) * F + f: node j's matrix for activation f.
+        self.node_bank = self._uniform_weight(
+            (self.num_nodes * self.num_branches, hidden, 2 * hidden), "node_bank")
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(num_nodes=self.num_nodes, num_branches=self.num_branches)
+        return config
+
+    def node_weights(self, arc):
+        """``[N, H, 2H]``: the bank rows of the activations ``arc`` chooses."""
+        funcs = ops.cast(arc, "int32")[1::2]
+        rows = ops.arange(self.num_nodes, dtype="int32") * self.num_branches + funcs
+        return ops.take(self.node_bank, rows, axis=0)
+
+    def decayed_weights(self, arc) -> list:
+        return [self.w_prev, self.node_weights(arc)]
+
+    def call(self, tokens, arc, state=None, training=False, return_hiddens=False):
+        arc = ops.cast(arc, "int32")
+        prevs = [arc[2 * i] for i in range(self.num_nodes)]
+        funcs = [arc[2 * i + 1] for i in range(self.num_nodes)]
+        weights = ops.unstack(self.node_weights(arc), self.num_nodes, axis=0)
+        activations = ACTIVATIONS[:self.num_branches]
+
+        def cell(xw_t, h, w_h, h_mask):
+            states = [self._node0(xw_t, h, w_h, h_mask)]
+            for index in range(self.num_nodes):
+                # Node 1 can only read node 0: no selection needed.
+                s_prev = states[0] if index == 0 else ops.switch(
+                    prevs[index], [lambda s=s: s for s in states])
+                c, g = ops.split(ops.matmul(_masked(s_prev, h_mask), weights[index]), 2, axis=-1)
+                states.append(s_prev + ops.sigmoid(g) * (ops.switch(funcs[index], activations, c) - s_prev))
+            return ops.mean(ops.stack(states[1:]), axis=0)
+
+        return self._run(tokens, state, training, cell, return_hiddens)
+
+
+@keras.saving.register_keras_serializable(package="enas")
+class RnnFixedChild(RnnLanguageModel):
+    """The child of one architecture for final training: one ``[H, 2H]`` matrix per node.
+
+    Args:
+      arc_tokens: the architecture's tokens ``prev_1 func_1 ... prev_N func_N``.
+      vocab_size, hidden_size: see :class:`RnnLanguageModel`.
+      **kwargs: keep probabilities, ``init_range``, ``seed`` and ``keras.Model`` arguments.
+    """
+
+    def __init__(self, arc_tokens: Sequence[int], vocab_size: int, hidden_size: int, **kwargs):
+        self.arc_tokens = [int(t) for t in arc_tokens]
+        super().__init__(vocab_size, hidden_size, len(self.arc_tokens) // 2, **kwargs)
+        self.prevs, self.funcs = self.arc_tokens[0::2], self.arc_tokens[1::2]
+        hidden = self.hidden_size
+        self.node_kernels = [self._uniform_weight((hidden, 2 * hidden), f"node_{j + 1}")
+                             for j in range(self.num_nodes)]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(arc_tokens=list(self.arc_tokens))
+        return config
+
+    def decayed_weights(self) -> list:
+        return [self.w_prev, *self.node_kernels]
+
+    def call(self, tokens, state=None, training=False, return_hiddens=False):
+        def cell(xw_t, h, w_h, h_mask):
+            states = [self._node0(xw_t, h, w_h, h_mask)]
+            for prev, func, kernel in zip(self.prevs, self.funcs, self.node_kernels):
+                s_prev = states[prev]
+                states.append(highway(s_prev, ops.matmul(_masked(s_prev, h_mask), kernel), ACTIVATIONS[func]))
+            return ops.mean(ops.stack(states[1:]), axis=0)
+
+        return self._run(tokens, state, training, cell, return_hiddens)
