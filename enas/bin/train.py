@@ -1,0 +1,46 @@
+"""Trains one architecture from scratch (the final model) and evaluates it on the test set.
+
+Usage::
+
+    enas-train --baseline=cifar10_macro_final_smoke --output_dir=runs/macro_final_smoke
+    enas-train --baseline=cifar10_macro_final --derived_json=runs/macro/derived.json --output_dir=runs/final
+
+The architecture comes from ``--child_fixed_arc`` or, with ``--derived_json``, from the best entry of
+a search's ``derived.json``. Results: ``train_log.jsonl``, ``tensorboard/``, ``checkpoints/``,
+``final_metrics.json``, ``model.keras``.
+"""
+
+import dataclasses
+
+from absl import flags
+
+from enas import flags as enas_flags
+from enas.bin import common
+
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+    enas_flags.define_flags()
+    flags.DEFINE_string("derived_json", "", "A derived.json (or a search output directory): train its best "
+                        "architecture instead of --child_fixed_arc.")
+
+
+def main(_argv):
+    config = enas_flags.configs_from_flags(FLAGS)
+    from enas.trainers.final import arc_from_derived, train_final  # pylint: disable=import-outside-toplevel
+
+    if FLAGS.derived_json:
+        config = config.replace(child=dataclasses.replace(config.child, fixed_arc=arc_from_derived(FLAGS.derived_json)))
+    metrics = train_final(config)
+    shown = {k: v for k, v in metrics.items() if k.startswith(("test_", "valid_")) or k == "num_params"}
+    print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items()))
+    print(f"written to {config.run.output_dir}/final_metrics.json and model.keras")
+
+
+def run():
+    common.run_main(main, define_flags)
+
+
+if __name__ == "__main__":
+    run()

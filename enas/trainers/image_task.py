@@ -1,0 +1,216 @@
+"""Image classification tasks (macro and micro spaces): the child's steps, compiled once.
+
+TensorFlow-specific by design (``tf.function``, ``tf.GradientTape``): the child models themselves use
+only Keras. Every step function has a fixed input signature with the architecture as an int32
+tensor, so one traced graph serves every sampled architecture.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping, Optional
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from enas.config import Config
+from enas.spaces import Space, set_training_progress
+from enas.trainers.schedules import child_learning_rate
+from enas.trainers.task import FinalTask, SearchTask
+
+AUX_LOSS_WEIGHT = 0.4  # ENAS / NASNet auxiliary-head weight.
+
+
+def _cross_entropy(labels, logits):
+    return tf.reduce_mean(keras.ops.sparse_categorical_crossentropy(labels, logits, from_logits=True))
+
+
+def _correct(labels, logits):
+    predictions = tf.argmax(logits, axis=-1, output_type=tf.int32)
+    return tf.reduce_sum(tf.cast(tf.equal(predictions, labels), tf.float32))
+
+
+class _ImageTaskBase:
+    """What the search and final image tasks share: data, optimizer, the train step."""
+
+    def __init__(self, config: Config, data):
+        from enas.data import load_image_data  # the data pipeline is only needed here
+
+        self.config = config
+        self.data = data if data is not None else load_image_data(config.data)
+        self._epoch_iterator = None
+        self.optimizer = keras.optimizers.SGD(learning_rate=config.child.lr_max, momentum=0.9, nesterov=True)
+
+    def steps_per_epoch(self) -> int:
+        steps = self.data.steps_per_epoch
+        cap = self.config.run.max_steps_per_epoch
+        return min(steps, cap) if cap else steps
+
+    def begin_epoch(self, epoch: int, skip_steps: int = 0) -> None:
+        self.optimizer.learning_rate = child_learning_rate(epoch, self.config.child)
+        self._epoch_iterator = iter(self.data.train_epoch(epoch, start_step=skip_steps))
+
+    def _next_train_batch(self):
+        if self._epoch_iterator is None:
+            raise RuntimeError("begin_epoch() must be called before train_step()")
+        return next(self._epoch_iterator)
+
+    def _image_spec(self, batch: Optional[int]):
+        return tf.TensorSpec([batch, *self.data.image_shape], tf.float32)
+
+    def _make_train_fn(self, forward: Callable, extra_specs: list):
+        """Compiles one SGD step: cross-entropy (+ aux) + L2 on all weights, optional clipping."""
+        model, optimizer, child = self.model, self.optimizer, self.config.child
+        batch = self.config.data.batch_size
+
+        def step(images, labels, *extra):
+            variables = model.trainable_variables
+            with tf.GradientTape() as tape:
+                outputs = forward(images, *extra)
+                logits, aux_logits = (outputs[0], outputs[1]) if isinstance(outputs, (list, tuple)) else (outputs, None)
+                loss = _cross_entropy(labels, logits)
+                total = loss
+                if aux_logits is not None:
+                    total += AUX_LOSS_WEIGHT * _cross_entropy(labels, aux_logits)
+                if child.l2_reg > 0:
+                    total += child.l2_reg * tf.add_n([tf.reduce_sum(tf.square(v)) for v in variables])
+            grads = tape.gradient(total, variables)
+            grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
+            grad_norm = tf.linalg.global_norm(grads)
+            if child.grad_bound > 0:  # really clips (the official CIFAR code's clipping was a no-op)
+                grads, _ = tf.clip_by_global_norm(grads, child.grad_bound, use_norm=grad_norm)
+            optimizer.apply_gradients(zip(grads, variables))
+            return loss, _correct(labels, logits) / tf.cast(tf.shape(labels)[0], tf.float32), grad_norm
+
+        signature = [self._image_spec(batch), tf.TensorSpec([batch], tf.int32), *extra_specs]
+        return tf.function(step, input_signature=signature, jit_compile=self.config.run.jit_compile)
+
+    def _run_train_step(self, *extra) -> Mapping[str, float]:
+        images, labels = self._next_train_batch()
+        loss, accuracy, grad_norm = self._train_fn(images, labels, *extra)
+        return {"loss": float(loss), "accuracy": float(accuracy), "grad_norm": float(grad_norm),
+                "lr": float(keras.ops.convert_to_numpy(self.optimizer.learning_rate))}
+
+    def _split(self, split: str):
+        dataset = self.data.valid() if split == "valid" else self.data.test() if split == "test" else None
+        if dataset is None:
+            raise ValueError(f"no {split!r} split in this run (valid_size=0 or an unknown split name)")
+        return dataset
+
+
+class ImageSearchTask(_ImageTaskBase, SearchTask):
+    """The shared-weight image child of ``space`` with its data and Nesterov SGD.
+
+    Args:
+      space: a registered image :class:`enas.spaces.Space`.
+      config: the run's :class:`enas.config.Config`.
+      data: an already loaded ``enas.data.ImageData`` (loaded from ``config.data`` when None).
+    """
+
+    def __init__(self, space: Space, config: Config, data=None):
+        super().__init__(config, data)
+        self.space = space
+        self.num_tokens = space.controller_space(config.child).num_tokens
+        self.model = space.build_shared_child(config.child, self.data.num_classes, self.data.image_shape)
+        arc_spec = tf.TensorSpec([self.num_tokens], tf.int32)
+        model = self.model
+        # Build every branch's weights once: tracing a graph traces all switch branches.
+        tf.function(lambda x, a: model(x, a, training=False))(
+            tf.zeros([1, *self.data.image_shape]), tf.zeros([self.num_tokens], tf.int32))
+        self.optimizer.build(model.trainable_variables)
+        self._train_fn = self._make_train_fn(lambda images, arc: model(images, arc, training=True), [arc_spec])
+        # Reward and evaluation read the model in inference mode (macro: BN moving statistics; the
+        # micro child uses batch statistics in search mode by its own design).
+        self._eval_fn = tf.function(
+            lambda images, labels, arc: _correct(labels, model(images, arc, training=False)),
+            input_signature=[self._image_spec(None), tf.TensorSpec([None], tf.int32), arc_spec],
+            jit_compile=config.run.jit_compile)
+        self._reward_iterator = None
+        # How many reward batches were read: checkpointed, so a resumed search reads the batches an
+        # uninterrupted one would.
+        self.reward_batches = tf.Variable(0, dtype=tf.int64, trainable=False, name="reward_batches")
+
+    def train_step(self, arc) -> Mapping[str, float]:
+        return self._run_train_step(tf.convert_to_tensor(arc, tf.int32))
+
+    def reward(self, arc) -> float:
+        if self._reward_iterator is None:
+            self._reward_iterator = iter(self.data.reward_stream().skip(int(self.reward_batches.numpy())))
+        images, labels = next(self._reward_iterator)
+        self.reward_batches.assign_add(1)
+        return float(self._eval_fn(images, labels, tf.convert_to_tensor(arc, tf.int32))) / int(labels.shape[0])
+
+    def evaluate(self, split: str, sample_arc: Callable[[], Any], max_batches: int = 0) -> Mapping[str, float]:
+        correct = total = 0
+        for index, (images, labels) in enumerate(self._split(split)):
+            if max_batches and index >= max_batches:
+                break
+            correct += float(self._eval_fn(images, labels, tf.convert_to_tensor(sample_arc(), tf.int32)))
+            total += int(labels.shape[0])
+        return {"accuracy": correct / max(total, 1), "examples": total}
+
+    def score(self, arc, num_batches: int) -> float:
+        # The same first validation batches for every architecture, so scores are comparable.
+        return self.evaluate("valid", lambda: arc, max_batches=num_batches)["accuracy"]
+
+    def trackables(self) -> Mapping[str, Any]:
+        return {"child": self.model, "child_optimizer": self.optimizer, "reward_batches": self.reward_batches}
+
+
+class ImageFinalTask(_ImageTaskBase, FinalTask):
+    """A fixed-architecture image child trained from scratch (cosine schedule, L2, dropout).
+
+    Args:
+      space: a registered image :class:`enas.spaces.Space`.
+      arc: the architecture value (``space.arc_type``).
+      config: the run's :class:`enas.config.Config`.
+      data: an already loaded ``enas.data.ImageData`` (loaded from ``config.data`` when None).
+    """
+
+    def __init__(self, space: Space, arc, config: Config, data=None):
+        super().__init__(config, data)
+        self.space, self.arc = space, arc
+        self.model = space.build_fixed_child(arc, config.child, self.data.num_classes, self.data.image_shape)
+        model = self.model
+        self.optimizer.build(model.trainable_variables)
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="final_step")
+        self._train_fn = self._make_train_fn(lambda images: model(images, training=True), [])
+
+        def evaluate_batch(images, labels):
+            outputs = model(images, training=False)
+            logits = outputs[0] if isinstance(outputs, (list, tuple)) else outputs
+            return _correct(labels, logits), tf.reduce_sum(
+                keras.ops.sparse_categorical_crossentropy(labels, logits, from_logits=True))
+
+        self._eval_fn = tf.function(evaluate_batch, input_signature=[
+            self._image_spec(None), tf.TensorSpec([None], tf.int32)])
+
+    def train_step(self) -> Mapping[str, float]:
+        total_steps = max(1, self.config.run.num_epochs * self.steps_per_epoch())
+        set_training_progress(self.model, min(1.0, (int(self.step.numpy()) + 1) / total_steps))
+        metrics = self._run_train_step()
+        self.step.assign_add(1)
+        return metrics
+
+    def evaluate(self, split: str, max_batches: int = 0) -> Mapping[str, float]:
+        correct = loss = total = 0.0
+        for index, (images, labels) in enumerate(self._split(split)):
+            if max_batches and index >= max_batches:
+                break
+            batch_correct, batch_loss = self._eval_fn(images, labels)
+            correct += float(batch_correct)
+            loss += float(batch_loss)
+            total += int(labels.shape[0])
+        total = max(total, 1)
+        return {"accuracy": correct / total, "loss": loss / total, "examples": int(total)}
+
+    def trackables(self) -> Mapping[str, Any]:
+        return {"child": self.model, "child_optimizer": self.optimizer, "final_step": self.step}
+
+    def export(self, path: str) -> None:
+        self.model.save(path)
+
+
+def count_parameters(model) -> int:
+    """Trainable plus non-trainable parameter count of a built Keras model."""
+    return int(np.sum([np.prod(v.shape) for v in model.weights]))

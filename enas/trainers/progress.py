@@ -1,0 +1,32 @@
+"""A progress bar for long loops (Keras' Progbar), silent when ``run.progress`` is off."""
+
+from __future__ import annotations
+
+import keras
+
+
+class ProgressReporter:
+    """Shows ``current/total`` steps with running metrics.
+
+    Args:
+      total: steps in the loop.
+      title: printed above the bar.
+      run_config: :class:`enas.config.RunConfig` (``progress`` turns the bar on, ``log_every`` sets
+        how often it is redrawn).
+      start: the step the loop starts from (when resuming).
+    """
+
+    def __init__(self, total: int, title: str, run_config, start: int = 0):
+        self.enabled = bool(run_config.progress)
+        self.every = max(1, int(run_config.log_every))
+        self.total = total
+        self._bar = None
+        if self.enabled:
+            print(title, flush=True)
+            self._bar = keras.utils.Progbar(total, stateful_metrics=["loss", "lr"])
+            if start:
+                self._bar.update(start)
+
+    def update(self, current: int, **metrics) -> None:
+        if self._bar is not None and (current % self.every == 0 or current == self.total):
+            self._bar.update(current, values=list(metrics.items()))

@@ -1,0 +1,83 @@
+"""The two interfaces between the generic loops and a task (a child model with its data).
+
+The search loop (``enas.trainers.search``) and the final-training loop (``enas.trainers.final``)
+know nothing of images, text or any search space: they drive a :class:`SearchTask` or a
+:class:`FinalTask`. ``enas.trainers.image_task`` implements both for image classification (macro,
+micro); ``enas.trainers.language_task`` for the Penn Treebank language model (rnn).
+
+Architectures cross these interfaces as int32 tensors of controller tokens (``[num_tokens]``).
+Metrics come back as dicts of Python floats. A task's step functions are compiled once
+(``tf.function``) so that one traced graph serves every architecture.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any, Callable, Mapping
+
+
+class SearchTask(abc.ABC):
+    """A shared-weight child and its data, as the search loop drives it."""
+
+    #: the shared-weight child model (a Keras model).
+    model: Any
+
+    @abc.abstractmethod
+    def steps_per_epoch(self) -> int:
+        """Child training steps in one epoch (after any cap from the run config)."""
+
+    @abc.abstractmethod
+    def begin_epoch(self, epoch: int, skip_steps: int = 0) -> None:
+        """Prepares epoch ``epoch``: its learning rate and its data, with the first ``skip_steps``
+        training batches skipped (resuming mid-epoch sees the batches an uninterrupted run would)."""
+
+    @abc.abstractmethod
+    def train_step(self, arc) -> Mapping[str, float]:
+        """One child minibatch with architecture ``arc``; returns at least ``loss``, ``lr``."""
+
+    @abc.abstractmethod
+    def reward(self, arc) -> float:
+        """The controller reward of ``arc`` on one validation minibatch (without entropy bonus)."""
+
+    @abc.abstractmethod
+    def evaluate(self, split: str, sample_arc: Callable[[], Any], max_batches: int = 0) -> Mapping[str, float]:
+        """Evaluates on ``split`` (``valid`` or ``test``); each batch uses ``sample_arc()``."""
+
+    @abc.abstractmethod
+    def score(self, arc, num_batches: int) -> float:
+        """Derivation score of one architecture on ``num_batches`` validation batches."""
+
+    @abc.abstractmethod
+    def trackables(self) -> Mapping[str, Any]:
+        """Objects ``tf.train.Checkpoint`` saves for this task (model, optimizer, counters)."""
+
+
+class FinalTask(abc.ABC):
+    """A fixed-architecture child and its data, as the final-training loop drives it."""
+
+    #: the fixed child model (a Keras model).
+    model: Any
+
+    @abc.abstractmethod
+    def steps_per_epoch(self) -> int:
+        """Training steps in one epoch (after any cap from the run config)."""
+
+    @abc.abstractmethod
+    def begin_epoch(self, epoch: int, skip_steps: int = 0) -> None:
+        """Prepares epoch ``epoch`` (learning rate, data), skipping ``skip_steps`` batches."""
+
+    @abc.abstractmethod
+    def train_step(self) -> Mapping[str, float]:
+        """One training minibatch; returns at least ``loss`` and ``lr``."""
+
+    @abc.abstractmethod
+    def evaluate(self, split: str, max_batches: int = 0) -> Mapping[str, float]:
+        """Evaluates on ``split`` (``valid`` or ``test``)."""
+
+    @abc.abstractmethod
+    def trackables(self) -> Mapping[str, Any]:
+        """Objects ``tf.train.Checkpoint`` saves for this task."""
+
+    @abc.abstractmethod
+    def export(self, path: str) -> None:
+        """Writes the trained model to ``path`` (a ``.keras`` file)."""

@@ -1,0 +1,123 @@
+"""The search loop end to end on tiny data: logs, derivation, one trace, resume, bad input."""
+
+import dataclasses
+import json
+import os
+import signal
+
+import numpy as np
+import pytest
+
+from enas.errors import OutputDirError, TrainingError
+from enas.trainers import search as search_module
+from enas.trainers.derive import derive
+from enas.trainers.run_dir import Interrupted
+
+
+def test_smoke_search_writes_logs_checkpoints_and_derivation(tmp_path, embedded_data, tiny_config):
+    config = tiny_config(tmp_path / "run")
+    derived = search_module.search(config, data=embedded_data)
+    out = config.run.output_dir
+    records = [json.loads(line) for line in open(os.path.join(out, "search_log.jsonl"))]
+    assert [r["epoch"] for r in records] == [1, 2]
+    for record in records:
+        assert record["controller_updates"] == 2
+        for key in ("child_loss", "child_accuracy", "mean_reward", "baseline", "entropy", "skip_rate",
+                    "child_lr", "controller_lr", "seconds", "valid_accuracy"):
+            assert key in record, key
+        assert 0.0 <= record["mean_reward"] <= 1.0 and np.isfinite(record["child_loss"])
+    assert json.load(open(os.path.join(out, "config.json")))["kind"] == "search"
+    assert os.listdir(os.path.join(out, "tensorboard"))
+    on_disk = json.load(open(os.path.join(out, "derived.json")))
+    assert on_disk["best"]["arc"] == derived["best"]["arc"]
+    assert 1 <= len(on_disk["top"]) <= 2
+    assert on_disk["top"][0]["score"] >= on_disk["top"][-1]["score"]
+    assert len(on_disk["best"]["arc"].split()) == 3 + 3  # L + L(L-1)/2 tokens for L=3
+    assert os.path.exists(os.path.join(out, "derived.dot"))
+
+
+def test_each_step_function_traces_once_over_20_architectures(tmp_path, embedded_data, tiny_config):
+    run = search_module.SearchRun(tiny_config(tmp_path / "run"), data=embedded_data)
+    task = run.task
+    task.begin_epoch(0)
+    arcs = {tuple(np.asarray(run.sample_arc()).tolist()) for _ in range(200)}
+    arcs = [np.array(a, np.int32) for a in sorted(arcs)[:20]]
+    assert len(arcs) == 20
+    for arc in arcs:
+        task.train_step(arc)
+        task.reward(arc)
+    assert task._train_fn.experimental_get_tracing_count() == 1
+    assert task._eval_fn.experimental_get_tracing_count() == 1
+    sample = run.controller.sample(2)
+    for _ in range(3):
+        run.reinforce.update(np.asarray(sample.tokens), np.array([0.5, 0.25], np.float32))
+    assert run.reinforce._update_function.experimental_get_tracing_count() == 1
+    assert run.controller.num_traces["sample"] == 1
+
+
+def test_interrupted_search_resumes_from_its_checkpoint(tmp_path, embedded_data, tiny_config):
+    config = tiny_config(tmp_path / "run", num_epochs=2)
+    first = search_module.SearchRun(config, data=embedded_data)
+    original = first.task.train_step
+    calls = []
+
+    def train_step_then_sigterm(arc):
+        calls.append(1)
+        metrics = original(arc)
+        if len(calls) == 6:  # the second step of epoch 2
+            os.kill(os.getpid(), signal.SIGTERM)
+        return metrics
+
+    first.task.train_step = train_step_then_sigterm
+    with pytest.raises(Interrupted, match="SIGTERM.*resume"):
+        first.run()
+    saved_controller = [np.array(w) for w in first.controller.get_weights()]
+    resumed = search_module.SearchRun(config, data=embedded_data)
+    assert resumed.resuming
+    assert (resumed.checkpoint["epoch"], resumed.checkpoint["step_in_epoch"]) == (1, 2)
+    assert resumed.checkpoint["global_step"] == 6
+    for saved, restored in zip(saved_controller, resumed.controller.get_weights()):
+        np.testing.assert_array_equal(saved, restored)
+    resumed.run()
+    records = [json.loads(line) for line in open(os.path.join(config.run.output_dir, "search_log.jsonl"))]
+    assert [r["epoch"] for r in records] == [1, 2]
+    assert records[-1]["global_step"] == 8
+
+
+def test_resumed_run_matches_an_uninterrupted_one(tmp_path, embedded_data, tiny_config):
+    plain = tiny_config(tmp_path / "plain", num_epochs=2)
+    search_module.search(plain, data=embedded_data)
+    split = tiny_config(tmp_path / "split", num_epochs=1)
+    search_module.search(split, data=embedded_data)
+    longer = split.replace(run=dataclasses.replace(split.run, num_epochs=2))
+    search_module.search(longer, data=embedded_data)
+    logs = [[json.loads(l) for l in open(os.path.join(c.run.output_dir, "search_log.jsonl"))] for c in (plain, split)]
+    for a, b in zip(*logs):
+        for key in ("child_loss", "mean_reward", "baseline"):
+            assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), key
+
+
+def test_refuses_an_output_dir_of_another_space(tmp_path, embedded_data, tiny_config):
+    config = tiny_config(tmp_path / "run", num_epochs=1)
+    search_module.search(config, data=embedded_data)
+    other = config.replace(child=dataclasses.replace(config.child, num_layers=4))
+    with pytest.raises(OutputDirError, match="child.num_layers: 3 -> 4"):
+        search_module.SearchRun(other, data=embedded_data)
+
+
+def test_nan_loss_stops_with_step_and_architecture(tmp_path, embedded_data, tiny_config):
+    config = tiny_config(tmp_path / "run", num_epochs=1)
+    run = search_module.SearchRun(config, data=embedded_data)
+    run.task.train_step = lambda arc: {"loss": float("nan"), "lr": 0.1}
+    with pytest.raises(TrainingError, match=r"epoch 0, step 0 with architecture \d"):
+        run.run()
+    assert not os.path.exists(os.path.join(config.run.output_dir, "checkpoints", "checkpoint"))
+
+
+def test_rederivation_from_the_output_dir(tmp_path, embedded_data, tiny_config):
+    config = tiny_config(tmp_path / "run", num_epochs=1)
+    search_module.search(config, data=embedded_data)
+    derived = derive(config.run.output_dir, num_samples=6, top_k=3)
+    assert derived["num_samples"] == 6 and len(derived["top"]) <= 3
+    with pytest.raises(OutputDirError, match="config.json is missing"):
+        derive(str(tmp_path / "nothing"))
