@@ -5,8 +5,10 @@ static model with the same search semantics and weights for one random architect
 train step for each (``tf.function``, fixed input signature, no XLA), then times them side by side:
 repeats interleave the two models, and medians are reported with their ratio (target <= 1.10).
 
-    .venv/bin/python bench/child_step.py                                 # CIFAR-sized and small macro
-    .venv/bin/python bench/child_step.py --sizes 12,36,32,32 --repeats 30
+    .venv/bin/python bench/child_step.py                        # macro and micro, CIFAR-sized and small
+    .venv/bin/python bench/child_step.py --spaces micro         # micro only (also prints the published
+                                                                # micro_final arc's parameter count)
+    .venv/bin/python bench/child_step.py --spaces macro --sizes 12,36,32,32 --repeats 30
 
 A size is ``num_layers,out_filters,image_size,batch_size``. To add a space, write a function
 ``<space>_steps(size, seed, breakdown) -> ({"shared": step, "static": step, ...}, description)``
@@ -26,7 +28,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from enas.child_models import macro
+from enas.child_models import macro, micro
+from enas.child_models.micro_fixed import count_cost
 from enas.config import ChildConfig
 
 
@@ -89,7 +92,49 @@ def macro_steps(size, seed, breakdown=False):
     return calls, description
 
 
-SPACES = {"macro": macro_steps}
+def micro_steps(size, seed, breakdown=False):
+    """Shared micro child (B=5 nodes per cell) vs static search-semantics model of one random arc.
+
+    ``breakdown`` is accepted for a uniform signature; the micro comparison has no breakdown.
+    """
+    num_layers, out_filters, image_size, batch_size = size
+    config = ChildConfig(search_for="micro", num_layers=num_layers, num_cells=5, out_filters=out_filters,
+                         num_branches=5, keep_prob=0.9)
+    shape = (image_size, image_size, 3)
+    arc = micro.random_arc(5, rng=np.random.default_rng(seed))
+    shared = micro.build_shared_child(config, 10, shape)
+    static = micro.build_static_search_child(arc, config, 10, shape)
+    static.set_weights(shared.get_weights())
+    rng = np.random.default_rng(seed)
+    images = tf.constant(rng.normal(size=(batch_size,) + shape).astype("float32"))
+    labels = tf.constant(rng.integers(0, 10, size=batch_size).astype("int32"))
+    tokens = tf.constant(arc.to_tokens(), tf.int32)
+    image_spec = [tf.TensorSpec([None, *shape], tf.float32), tf.TensorSpec([None], tf.int32)]
+    arc_spec = [tf.TensorSpec([len(arc.to_tokens())], tf.int32)]
+    shared_step = _train_step(shared.trainable_variables, lambda x, a: shared(x, a, training=True),
+                              image_spec + arc_spec)
+    static_step = _train_step(static.trainable_variables, lambda x: static(x, training=True), image_spec)
+    description = (f"micro L={num_layers} B=5 C={out_filters} {image_size}x{image_size}x3 batch={batch_size} "
+                   f"arc {arc.to_string()!r} params shared={shared.count_params():,} "
+                   f"static={static.count_params():,}")
+    return {"shared": lambda: shared_step(images, labels, tokens),
+            "static": lambda: static_step(images, labels)}, description
+
+
+def published_micro_cost() -> str:
+    """``enas-describe``'s counts for the published micro_final arc at the final CIFAR-10 configuration."""
+    config = ChildConfig(search_for="micro", num_layers=15, num_cells=5, out_filters=36, num_branches=5,
+                         keep_prob=0.8, drop_path_keep_prob=0.6, use_aux_heads=True, l2_reg=2e-4)
+    arc = micro.MicroArc.from_string(micro.PUBLISHED_FINAL_ARC)
+    cost = count_cost(micro.build_fixed_child(arc, config, 10, (32, 32, 3)))
+    return (f"published micro_final arc, L=15 C=36 with aux head, 32x32x3, 10 classes: "
+            f"{cost['trainable_params']:,} trainable parameters "
+            f"({cost['trainable_params'] - cost['aux_params']:,} without the aux head; paper: 4.6M), "
+            f"{cost['multiply_adds'] / 1e6:,.0f}M multiply-adds per image")
+
+
+SPACES = {"macro": macro_steps, "micro": micro_steps}
+DEFAULT_SIZES = {"macro": ["12,36,32,32", "6,16,16,32"], "micro": ["2,16,32,32", "2,8,16,32"]}
 
 
 def _peak_memory() -> str:
@@ -134,9 +179,10 @@ def run(space: str, size, repeats: int, seed: int, breakdown: bool = False) -> f
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--spaces", default="macro", help=f"comma-separated spaces: {', '.join(SPACES)}")
-    parser.add_argument("--sizes", nargs="+", default=["12,36,32,32", "6,16,16,32"],
-                        help="num_layers,out_filters,image_size,batch_size per comparison")
+    parser.add_argument("--spaces", default="macro,micro", help=f"comma-separated spaces: {', '.join(SPACES)}")
+    parser.add_argument("--sizes", nargs="+", default=None,
+                        help="num_layers,out_filters,image_size,batch_size per comparison (default per space: "
+                             + "; ".join(f"{k} {' '.join(v)}" for k, v in DEFAULT_SIZES.items()) + ")")
     parser.add_argument("--repeats", type=int, default=15, help="timed steps per model and size")
     parser.add_argument("--seed", type=int, default=0, help="seed of weights, data and architecture")
     parser.add_argument("--breakdown", action="store_true",
@@ -145,8 +191,12 @@ def main(argv=None) -> int:
     print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, "
           f"devices {[d.name for d in tf.config.list_logical_devices()]}")
     for space in args.spaces.split(","):
-        for size in args.sizes:
+        if space not in SPACES:
+            parser.error(f"unknown space {space!r}; choose from {', '.join(SPACES)}")
+        for size in args.sizes or DEFAULT_SIZES[space]:
             run(space, tuple(int(v) for v in size.split(",")), args.repeats, args.seed, args.breakdown)
+        if space == "micro":
+            print(published_micro_cost(), flush=True)
     return 0
 
 

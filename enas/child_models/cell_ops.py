@@ -1,0 +1,318 @@
+"""Keras layers of the micro (cell) search space: shared op banks, loose ends, search BN, drop-path.
+
+The shared-weight (search) layers take the architecture either as int32 scalar tensors, chosen in the
+graph with ``keras.ops.switch`` so one trace serves every architecture, or as Python ints, chosen in
+Python (the static search-semantics model of one architecture). :func:`choose` is the one place that
+makes that distinction. Everything is ``keras.layers`` / ``keras.ops`` only, NHWC.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import numbers
+
+import keras
+from keras import ops
+
+from enas.child_models.ops import he_normal
+
+SEP_CONV_SIZES = (3, 5)  # op 0: sep-conv 3x3, op 1: sep-conv 5x5
+SEP_CONV_UNITS = 2       # a sep-conv op is 2 stacked [ReLU -> depthwise -> pointwise -> BN] units
+BN_EPSILON = 1e-5
+
+
+def is_static(choice) -> bool:
+    """True when an architecture choice is a Python integer (decided at build time)."""
+    return isinstance(choice, numbers.Integral)
+
+
+def choose(index, branches, *operands):
+    """``branches[index](*operands)``: in Python for an int, else one ``keras.ops.switch`` in the graph.
+
+    The switch runs only the chosen branch (unchosen branches get zero gradients in a compiled step);
+    it clips an out-of-range index silently, so architectures are validated before they become tensors.
+    """
+    if is_static(index):
+        return branches[int(index)](*operands)
+    return ops.switch(index, branches, *operands)
+
+
+def batch_stat_norm(x, scale, offset):
+    """Batch normalisation with the minibatch's own mean and (biased) variance (NHWC)."""
+    # Written out rather than ops.moments + ops.batch_normalization: half the graph ops, and the
+    # shared child traces one copy of this per sep-conv unit per slot.
+    centered = x - ops.mean(x, axis=[0, 1, 2])
+    variance = ops.mean(ops.square(centered), axis=[0, 1, 2])
+    return centered * (scale * ops.rsqrt(variance + BN_EPSILON)) + offset
+
+
+def _stacked_he_normal(slice_shape):
+    """He-normal initialiser for a bank of kernels: each slice scaled as Keras scales one such kernel."""
+    fan_in = slice_shape[-2] * math.prod(slice_shape[:-2])
+    # 0.8796... corrects the standard deviation of a normal truncated at two standard deviations.
+    return keras.initializers.TruncatedNormal(stddev=math.sqrt(2.0 / fan_in) / 0.87962566103423978)
+
+
+@keras.saving.register_keras_serializable(package="enas")
+class SearchBatchNorm(keras.layers.Layer):
+    """Batch norm that always normalises with batch statistics and keeps no moving averages.
+
+    The official micro search graphs force ``is_training=True`` for training, validation, test and
+    reward passes alike, so every search-time BN uses the statistics of the current minibatch; with no
+    moving averages nothing changes state during evaluation.
+
+    Args:
+      channels: number of channels (last axis).
+    """
+
+    def __init__(self, channels: int, **kwargs):
+        super().__init__(**kwargs)
+        self.channels = int(channels)
+
+    def build(self, input_shape=None):
+        self.scale = self.add_weight(shape=(self.channels,), initializer="ones", name="scale")
+        self.offset = self.add_weight(shape=(self.channels,), initializer="zeros", name="offset")
+
+    def call(self, inputs):
+        return batch_stat_norm(inputs, self.scale, self.offset)
+
+    def get_config(self):
+        return {**super().get_config(), "channels": self.channels}
+
+
+@keras.saving.register_keras_serializable(package="enas")
+class SearchReluConvBN(keras.layers.Layer):
+    """ReLU -> 1x1 conv -> batch-statistics BN: the search cells' input calibration.
+
+    Args:
+      filters: output channels.
+      input_channels: input channels (``build`` needs no input shape).
+    """
+
+    def __init__(self, filters: int, input_channels: int, **kwargs):
+        super().__init__(**kwargs)
+        self.filters, self.input_channels = int(filters), int(input_channels)
+        self.conv = keras.layers.Conv2D(self.filters, 1, use_bias=False, kernel_initializer=he_normal, name="conv")
+        self.norm = SearchBatchNorm(self.filters, name="bn")
+
+    def build(self, input_shape=None):
+        self.conv.build((None, None, None, self.input_channels))
+        self.norm.build()
+
+    def call(self, inputs):
+        return self.norm(self.conv(ops.relu(inputs)))
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "input_channels": self.input_channels}
+
+
+def sep_conv_layout(filters: int) -> list[tuple[int, int, str, tuple]]:
+    """``(size, unit, kind, shape)`` of each weight packed, in this order, in a slot's weight row."""
+    return [(size, unit, kind, shape)
+            for size in SEP_CONV_SIZES for unit in range(SEP_CONV_UNITS)
+            for kind, shape in (("depthwise", (size, size, filters, 1)), ("pointwise", (1, 1, filters, filters)),
+                                ("scale", (filters,)), ("offset", (filters,)))]
+
+
+class _SepConvBankInitializer:
+    """Initial rows of a packed sep-conv bank: He-normal kernels (as Keras scales each kernel), BN 1/0."""
+
+    def __init__(self, filters: int):
+        self.layout = sep_conv_layout(filters)
+
+    def __call__(self, shape, dtype=None):
+        rows = shape[0]
+        pieces = []
+        for _, _, kind, piece_shape in self.layout:
+            size = math.prod(piece_shape)
+            if kind == "scale":
+                pieces.append(ops.ones((rows, size), dtype))
+            elif kind == "offset":
+                pieces.append(ops.zeros((rows, size), dtype))
+            else:
+                pieces.append(_stacked_he_normal(piece_shape)((rows, size), dtype))
+        return ops.concatenate(pieces, axis=1)
+
+
+@keras.saving.register_keras_serializable(package="enas")
+class SharedSlot(keras.layers.Layer):
+    """One slot (x or y) of one node of a search cell: applies the chosen op to the chosen input.
+
+    As in the official code, its sep-conv weights have one row per possible input node, so a weight
+    is specific to (cell, node, slot, op, input index). All sep-conv weights of one row (both sizes,
+    both units: depthwise, pointwise, BN scale and offset; :func:`sep_conv_layout`) are packed in one
+    vector, so a step gathers one row and the op switch captures few tensors (input, row, max-pooled
+    input): the fixed cost of each switch is what separates the shared child's step time from a static
+    graph's. The pools and the identity have no weights (a search cell's nodes all have ``filters``
+    channels). The input itself is chosen by the cell (:func:`choose_inputs`).
+
+    Args:
+      filters: channels C of every node of the cell.
+      num_inputs: how many nodes the slot can read (node j reads nodes 0..j-1, so j).
+      num_branches: candidate ops, the first ``num_branches`` of sep3, sep5, avg, max, identity.
+    """
+
+    def __init__(self, filters: int, num_inputs: int, num_branches: int = 5, **kwargs):
+        super().__init__(**kwargs)
+        self.filters, self.num_inputs, self.num_branches = int(filters), int(num_inputs), int(num_branches)
+        self.layout = sep_conv_layout(self.filters)
+        sizes = [math.prod(shape) for _, _, _, shape in self.layout]
+        self.offsets = [sum(sizes[:i]) for i in range(len(sizes) + 1)]
+
+    def build(self, input_shape=None):
+        self.bank = self.add_weight(shape=(self.num_inputs, self.offsets[-1]), name="sep_conv_bank",
+                                    initializer=_SepConvBankInitializer(self.filters))
+
+    def unpack(self, row, size: int) -> list[tuple]:
+        """The (depthwise, pointwise, scale, offset) weights of each unit of sep-conv ``size`` in ``row``."""
+        first = [i for i, entry in enumerate(self.layout) if entry[0] == size]
+        part = row[self.offsets[first[0]]:self.offsets[first[-1] + 1]]
+        pieces = ops.split(part, [self.offsets[i] - self.offsets[first[0]] for i in first[1:]])
+        weights = [ops.reshape(piece, self.layout[i][3]) for i, piece in zip(first, pieces)]
+        return [tuple(weights[4 * unit:4 * unit + 4]) for unit in range(SEP_CONV_UNITS)]
+
+    def _sep_conv(self, x, row, size):
+        for depthwise, pointwise, scale, offset in self.unpack(row, size):
+            x = ops.separable_conv(ops.relu(x), depthwise, pointwise, padding="same")
+            x = batch_stat_norm(x, scale, offset)
+        return x
+
+    def call(self, x, index, op):
+        """``op(x)`` where ``x`` is node ``index``; ``index``, ``op``: int32 scalar tensors or Python ints."""
+        row = ops.take(self.bank, index, axis=0)
+
+        def max_pool(x, row, pooled):
+            return ops.max_pool(x, 3, strides=1, padding="same") if pooled is None else pooled
+
+        pooled = None
+        if not is_static(op) and self.num_branches > 3:
+            # Max-pooled outside the switch, every step: inside a switch branch the gradient of a max
+            # pool loses its oneDNN kernel on CPU (measured ~8 ms instead of ~0.2 ms at 32x32x16,
+            # batch 32), which costs more than one pool and its gradient per slot.
+            pooled = ops.max_pool(x, 3, strides=1, padding="same")
+        branches = [lambda x, row, pooled: self._sep_conv(x, row, SEP_CONV_SIZES[0]),
+                    lambda x, row, pooled: self._sep_conv(x, row, SEP_CONV_SIZES[1]),
+                    lambda x, row, pooled: ops.average_pool(x, 3, strides=1, padding="same"),
+                    max_pool,
+                    lambda x, row, pooled: x][:self.num_branches]
+        return choose(op, branches, x, row, pooled)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "num_inputs": self.num_inputs,
+                "num_branches": self.num_branches}
+
+
+def choose_inputs(nodes, index1, index2):
+    """``(nodes[index1], nodes[index2])``: the inputs of both slots of a node, in one switch.
+
+    One switch over the ``j * j`` index pairs (instead of one per slot) halves the gradient tensors
+    of the nodes a step does not read: the switch's gradient is one tensor per candidate node, zeros
+    for those not chosen, and those zeros are summed into every node's gradient.
+    """
+    if is_static(index1) and is_static(index2):
+        return nodes[int(index1)], nodes[int(index2)]
+    count = len(nodes)
+    pairs = [functools.partial(lambda first, second: (first, second), nodes[first], nodes[second])
+             for first in range(count) for second in range(count)]
+    return tuple(ops.switch(index1 * count + index2, pairs))
+
+
+def loose_end_mask(cell_tokens, num_nodes: int):
+    """float32 ``[num_nodes]``: 1 for each node no node of the cell reads (a loose end), else 0.
+
+    ``cell_tokens`` is the int32 tensor of one cell's ``4B`` tokens (``index1 op1 index2 op2`` per node).
+    """
+    indices = ops.reshape(ops.reshape(cell_tokens, (-1, 4))[:, 0::2], (-1,))
+    used = ops.sum(ops.one_hot(indices, num_nodes), axis=0)
+    return ops.cast(ops.equal(used, 0), "float32")
+
+
+@keras.saving.register_keras_serializable(package="enas")
+class LooseEndProjection(keras.layers.Layer):
+    """The search cell's output: the loose-end nodes concatenated, then ReLU -> 1x1 conv to C -> BN.
+
+    Shapes stay static: all ``num_nodes`` nodes are concatenated ((B+2)·C channels) and the kernel rows
+    of nodes that some node reads are multiplied by 0, which equals the official code's gather of the
+    loose ends and of the matching rows of the 1x1 kernel. With Python-int tokens the loose ends and
+    the kernel rows are gathered directly (same weights, same result).
+
+    Args:
+      num_nodes: B + 2.
+      filters: channels C of every node and of the output.
+    """
+
+    def __init__(self, num_nodes: int, filters: int, **kwargs):
+        super().__init__(**kwargs)
+        self.num_nodes, self.filters = int(num_nodes), int(filters)
+        self.norm = SearchBatchNorm(self.filters, name="bn")
+
+    def build(self, input_shape=None):
+        self.kernel = self.add_weight(shape=(1, 1, self.num_nodes * self.filters, self.filters),
+                                      initializer=he_normal, name="kernel")
+        self.norm.build()
+
+    def call(self, nodes, cell_tokens):
+        """``nodes``: the B+2 node tensors; ``cell_tokens``: int32 ``[4B]`` tensor or Python ints."""
+        if isinstance(cell_tokens, (list, tuple)):
+            used = {int(t) for t in cell_tokens[0::2]}
+            loose = [i for i in range(self.num_nodes) if i not in used]
+            rows = [i * self.filters + c for i in loose for c in range(self.filters)]
+            x = ops.concatenate([nodes[i] for i in loose], axis=-1)
+            kernel = ops.take(self.kernel, rows, axis=2)
+        else:
+            # Masking the kernel's input rows equals masking the concatenated nodes (relu(0) = 0 and
+            # the conv is linear) and costs a multiply on the small kernel, not on the activations.
+            mask = ops.repeat(loose_end_mask(cell_tokens, self.num_nodes), self.filters)
+            x = ops.concatenate(nodes, axis=-1)
+            kernel = self.kernel * ops.reshape(mask, (1, 1, -1, 1))
+        return self.norm(ops.conv(ops.relu(x), kernel, padding="same"))
+
+    def get_config(self):
+        return {**super().get_config(), "num_nodes": self.num_nodes, "filters": self.filters}
+
+
+@keras.saving.register_keras_serializable(package="enas")
+class DropPath(keras.layers.Layer):
+    """Drop-path of the final micro network: drops a whole branch of a sample, rescaling the rest.
+
+    One instance serves every cell (``call(x, cell_index)``), so the schedule lives in one variable:
+    for cell ``l`` of ``num_cells`` (= L + 2), ``keep_l = 1 - (l + 1) / num_cells * (1 - keep_prob)``,
+    and at training progress ``t`` (``set_progress``, = (step + 1) / total_steps), ``keep = 1 -
+    min(1, t) * (1 - keep_l)``. A sample survives with probability ``keep`` and is then divided by it.
+    Inactive outside training.
+
+    Args:
+      keep_prob: ``child_drop_path_keep_prob``, the keep probability of the last cell at the end.
+      num_cells: L + 2, the number of cells.
+      seed: seed of the drop decisions (None: from the global Keras seed).
+    """
+
+    def __init__(self, keep_prob: float, num_cells: int, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.keep_prob, self.num_cells, self.seed = float(keep_prob), int(num_cells), seed
+        # Non-trainable variable, so a compiled step reads the current value without retracing.
+        self.progress = self.add_weight(shape=(), initializer="zeros", trainable=False, name="progress")
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.built = True
+
+    def set_progress(self, fraction: float) -> None:
+        """Sets the training progress (0..1; values past 1 act as 1)."""
+        self.progress.assign(float(fraction))
+
+    def keep_probability(self, cell_index: int):
+        """The current keep probability of branches in cell ``cell_index`` (a scalar tensor)."""
+        keep_layer = 1.0 - (cell_index + 1) / self.num_cells * (1.0 - self.keep_prob)
+        progress = ops.clip(ops.convert_to_tensor(self.progress), 0.0, 1.0)
+        return 1.0 - progress * (1.0 - keep_layer)
+
+    def call(self, inputs, cell_index: int = 0, training=None):
+        if not training:
+            return inputs
+        keep = self.keep_probability(cell_index)
+        noise = keras.random.uniform((ops.shape(inputs)[0], 1, 1, 1), seed=self.seed_generator)
+        return inputs / keep * ops.floor(keep + noise)
+
+    def get_config(self):
+        return {**super().get_config(), "keep_prob": self.keep_prob, "num_cells": self.num_cells,
+                "seed": self.seed}

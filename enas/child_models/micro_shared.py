@@ -1,0 +1,238 @@
+"""The shared-weight child of the micro space: one traced graph runs every cell architecture.
+
+Search semantics follow the official search graph (reference section 1.2):
+
+* stem 3x3 conv (3 -> 3C) + BN; both inputs of the first cell are the stem output;
+* ``L + 2`` cells, reduction cells at ``L//3`` and ``2*(L//3)+1``, where C doubles; before a
+  reduction cell the previous output ``h`` goes through a factorized reduction FR(h, 2C) and the
+  cell reads ``[h, FR(h)]`` (``h_{i-2}`` is dropped; calibration reduces ``h`` again); all ops run at
+  stride 1;
+* input calibration: input 0 gets ReLU -> FR when it is spatially twice input 1, else ReLU -> 1x1 ->
+  BN when its channels differ from C; input 1 gets ReLU -> 1x1 -> BN when its channels differ;
+* node j = op1(node[index1]) + op2(node[index2]) with per-(cell, node, slot, op, input) weights
+  (:class:`enas.child_models.cell_ops.SharedSlot`);
+* cell output: all B + 2 nodes concatenated, the read ones masked to 0, ReLU -> 1x1 conv to C -> BN
+  (:class:`enas.child_models.cell_ops.LooseEndProjection`);
+* head ReLU -> global average pool -> dropout -> dense (no bias, as in the official code).
+
+Batch norm uses batch statistics ALWAYS, also with ``training=False``: the official code forces
+``is_training=True`` for every micro search graph (train, valid, test, reward), so the search child
+keeps no moving averages (the BN inside factorized reductions, shared with the macro space, is called
+with ``training=True``; its moving averages are never read). ``training`` only switches dropout.
+The search child has no auxiliary head (it is a final-training device, ``child_use_aux_heads``).
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from enas.child_models.cell_ops import (LooseEndProjection, SearchBatchNorm, SearchReluConvBN, SharedSlot,
+                                       choose_inputs)
+from enas.child_models.ops import FactorizedReduction, he_normal
+from enas.errors import ConfigError
+
+NUM_OPS = 5
+
+
+def reduction_cell_ids(num_layers: int) -> tuple[int, int]:
+    """Indices of the two reduction cells among the ``num_layers + 2`` cells (official ``pool_layers``)."""
+    return (num_layers // 3, 2 * (num_layers // 3) + 1)
+
+
+@keras.saving.register_keras_serializable(package="enas")
+class SearchCell(keras.layers.Layer):
+    """A search cell: calibrates its two inputs, computes B nodes from the arc, projects the loose ends.
+
+    Args:
+      num_cells: B, computed nodes.
+      filters: C of this cell.
+      input_channels: channels of the two inputs [h_{i-2}, h_{i-1}].
+      num_branches: candidate ops per slot.
+      reduce_input0: input 0 is spatially twice input 1: ReLU -> FR (else ReLU -> 1x1 -> BN when its
+        channels differ from C).
+
+    Input 1 gets ReLU -> 1x1 -> BN when its channels differ from C. ``build`` creates every weight
+    from the constructor arguments alone.
+    """
+
+    def __init__(self, num_cells: int, filters: int, input_channels, num_branches: int = NUM_OPS,
+                 reduce_input0: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.num_cells, self.filters, self.num_branches = int(num_cells), int(filters), int(num_branches)
+        self.input_channels, self.reduce_input0 = tuple(int(c) for c in input_channels), bool(reduce_input0)
+        channels0, channels1 = self.input_channels
+        self.input0_layer = self.input1_layer = None
+        if self.reduce_input0:
+            self.input0_layer = FactorizedReduction(self.filters, name="input0_reduction")
+        elif channels0 != self.filters:
+            self.input0_layer = SearchReluConvBN(self.filters, channels0, name="input0_conv")
+        if channels1 != self.filters:
+            self.input1_layer = SearchReluConvBN(self.filters, channels1, name="input1_conv")
+        self.slots = [SharedSlot(self.filters, node_id, self.num_branches, name=f"node{node_id}_{slot}")
+                      for node_id in range(2, self.num_cells + 2) for slot in ("x", "y")]
+        self.loose_ends = LooseEndProjection(self.num_cells + 2, self.filters, name="loose_ends")
+
+    def build(self, input_shape=None):
+        channels0, channels1 = self.input_channels
+        if self.input0_layer is not None:
+            self.input0_layer.build((None, None, None, channels0))
+        if self.input1_layer is not None:
+            self.input1_layer.build((None, None, None, channels1))
+        for slot in self.slots:
+            slot.build()
+        self.loose_ends.build()
+
+    def call(self, inputs, cell_tokens):
+        """``inputs``: [h_{i-2}, h_{i-1}]; ``cell_tokens``: this cell's 4B tokens (int32 tensor or ints)."""
+        previous, last = inputs
+        if self.reduce_input0:
+            previous = self.input0_layer(ops.relu(previous), training=True)
+        elif self.input0_layer is not None:
+            previous = self.input0_layer(previous)
+        if self.input1_layer is not None:
+            last = self.input1_layer(last)
+        nodes = [previous, last]
+        for node in range(self.num_cells):
+            index1, op1, index2, op2 = (cell_tokens[4 * node + k] for k in range(4))
+            x, y = choose_inputs(nodes, index1, index2)
+            x = self.slots[2 * node](x, index=index1, op=op1)
+            y = self.slots[2 * node + 1](y, index=index2, op=op2)
+            nodes.append(x + y)
+        return self.loose_ends(nodes, cell_tokens=cell_tokens)
+
+    def get_config(self):
+        return {**super().get_config(), "num_cells": self.num_cells, "filters": self.filters,
+                "input_channels": list(self.input_channels), "num_branches": self.num_branches,
+                "reduce_input0": self.reduce_input0}
+
+
+@keras.saving.register_keras_serializable(package="enas")
+class SharedMicroChild(keras.Model):
+    """The micro search child; ``call(images, arc, training=None)`` with ``arc`` int32 ``[8B]``.
+
+    ``arc`` is the token tensor (normal cell, then reduction cell). Out-of-range tokens are clipped
+    silently inside the graph: validate architectures (``MicroArc``) before they become tensors.
+
+    Args:
+      num_layers: L (``child_num_layers``); the child has L + 2 cells.
+      num_cells: B (``child_num_cells``), computed nodes per cell.
+      out_filters: C of the first stage (``child_out_filters``).
+      num_branches: candidate ops (``child_num_branches``, at most 5).
+      keep_prob: dropout keep probability before the classifier (``child_keep_prob``).
+      num_classes: classifier outputs.
+    """
+
+    def __init__(self, num_layers: int, num_cells: int, out_filters: int, num_branches: int = NUM_OPS,
+                 keep_prob: float = 1.0, num_classes: int = 10, **kwargs):
+        super().__init__(**kwargs)
+        if not 1 <= num_branches <= NUM_OPS:
+            raise ConfigError(f"--child_num_branches: the micro space has {NUM_OPS} ops; got {num_branches}")
+        self.num_layers, self.num_cells, self.out_filters = int(num_layers), int(num_cells), int(out_filters)
+        self.num_branches, self.keep_prob, self.num_classes = int(num_branches), float(keep_prob), int(num_classes)
+        self.reduction_ids = reduction_cell_ids(self.num_layers)
+        stem_filters = 3 * self.out_filters
+        self.stem_conv = keras.layers.Conv2D(stem_filters, 3, padding="same", use_bias=False,
+                                             kernel_initializer=he_normal, name="stem_conv")
+        self.stem_bn = SearchBatchNorm(stem_filters, name="stem_bn")
+        self.input_reductions, self.cells, self._reduction_input_channels = [], [], []
+        # (channels, stage) of the two previous outputs decide each cell's calibration statically.
+        previous, last = (stem_filters, 0), (stem_filters, 0)
+        filters, stage = self.out_filters, 0
+        for cell_id in range(self.num_layers + 2):
+            if cell_id in self.reduction_ids:
+                filters, stage = 2 * filters, stage + 1
+                self.input_reductions.append(FactorizedReduction(filters, name=f"cell{cell_id}_input_reduction"))
+                self._reduction_input_channels.append(last[0])
+                previous, last = last, (filters, stage)
+            self.cells.append(SearchCell(self.num_cells, filters, (previous[0], last[0]), self.num_branches,
+                                         reduce_input0=previous[1] < last[1], name=f"cell{cell_id}"))
+            previous, last = last, (filters, stage)
+        self.dropout = keras.layers.Dropout(1.0 - self.keep_prob, name="dropout")
+        self.classifier = keras.layers.Dense(self.num_classes, use_bias=False, kernel_initializer=he_normal,
+                                             name="classifier")
+        self._final_filters = filters
+
+    def build(self, input_shape):
+        """Creates every weight; only the stem depends on ``input_shape`` (its channels)."""
+        self.stem_conv.build(input_shape)
+        self.stem_bn.build()
+        for reduction, channels in zip(self.input_reductions, self._reduction_input_channels):
+            reduction.build((None, None, None, channels))
+        for cell in self.cells:
+            cell.build()
+        self.classifier.build((None, self._final_filters))
+
+    def call(self, images, arc, training=None):
+        return self.forward(images, ops.convert_to_tensor(arc, "int32"), training)
+
+    def forward(self, images, tokens, training=None):
+        """Logits for ``tokens``: an int32 tensor (chosen in the graph) or a tuple of ints (in Python)."""
+        normal, reduction = tokens[:4 * self.num_cells], tokens[4 * self.num_cells:]
+        x = self.stem_bn(self.stem_conv(images))
+        layers = [x, x]
+        reductions = iter(self.input_reductions)
+        for cell_id, cell in enumerate(self.cells):
+            if cell_id in self.reduction_ids:
+                x = next(reductions)(x, training=True)
+                layers = [layers[-1], x]
+                x = cell(layers, cell_tokens=reduction)
+            else:
+                x = cell(layers, cell_tokens=normal)
+            layers = [layers[-1], x]
+        x = ops.mean(ops.relu(x), axis=[1, 2])
+        return self.classifier(self.dropout(x, training=training))
+
+    def get_config(self):
+        return {**super().get_config(), "num_layers": self.num_layers, "num_cells": self.num_cells,
+                "out_filters": self.out_filters, "num_branches": self.num_branches,
+                "keep_prob": self.keep_prob, "num_classes": self.num_classes}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="enas")
+class StaticSearchChild(SharedMicroChild):
+    """Search semantics for one architecture, every choice made in Python; ``call(images, training)``.
+
+    It has exactly the variables of :class:`SharedMicroChild` (``set_weights`` copies between them);
+    it exists to check the shared child and to time it against a static graph.
+
+    Args:
+      arc_tokens: the 8B tokens of the architecture.
+      **kwargs: the :class:`SharedMicroChild` arguments.
+    """
+
+    def __init__(self, arc_tokens, **kwargs):
+        super().__init__(**kwargs)
+        self.arc_tokens = tuple(int(t) for t in arc_tokens)
+
+    def call(self, images, training=None):
+        return self.forward(images, self.arc_tokens, training)
+
+    def get_config(self):
+        return {**super().get_config(), "arc_tokens": list(self.arc_tokens)}
+
+
+def _child_arguments(child_config, num_classes: int) -> dict:
+    return dict(num_layers=child_config.num_layers, num_cells=child_config.num_cells,
+                out_filters=child_config.out_filters, num_branches=child_config.num_branches,
+                keep_prob=child_config.keep_prob, num_classes=num_classes)
+
+
+def build_shared_child(child_config, num_classes: int, input_shape) -> SharedMicroChild:
+    """The built shared-weight micro child for images of ``input_shape`` (H, W, channels)."""
+    model = SharedMicroChild(**_child_arguments(child_config, num_classes), name="micro_shared_child")
+    model.build((None,) + tuple(input_shape))
+    return model
+
+
+def build_static_search_child(arc, child_config, num_classes: int, input_shape) -> StaticSearchChild:
+    """The built search-semantics child of one architecture ``arc`` (a ``MicroArc``)."""
+    arc.check_config(child_config)
+    model = StaticSearchChild(arc.to_tokens(), **_child_arguments(child_config, num_classes),
+                              name="micro_static_search_child")
+    model.build((None,) + tuple(input_shape))
+    return model

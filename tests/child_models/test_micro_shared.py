@@ -1,0 +1,142 @@
+"""Tests of the micro shared-weight child: one trace for every architecture, search semantics."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import keras
+
+from enas.child_models import micro
+from enas.child_models.cell_ops import loose_end_mask
+from enas.child_models.micro import MicroArc
+from enas.child_models.micro_shared import SharedMicroChild, StaticSearchChild
+from enas.config import ChildConfig
+from enas.errors import ConfigError
+
+
+# N R N R N: both reduction-cell input paths and both calibration kinds occur.
+CONFIG = ChildConfig(search_for="micro", num_layers=3, num_cells=3, out_filters=4, num_branches=5, keep_prob=1.0)
+SHAPE = (8, 8, 3)
+PINNED = MicroArc.from_string("0 0 1 4  2 2 0 1  1 3 3 0   1 1 0 3  2 4 1 2  3 0 0 0")
+
+
+def _images(batch=4, seed=0):
+    return np.random.default_rng(seed).standard_normal((batch,) + SHAPE).astype("float32")
+
+
+def _pair(arc=PINNED, config=CONFIG):
+    keras.utils.set_random_seed(1)
+    shared = micro.build_shared_child(config, 10, SHAPE)
+    static = micro.build_static_search_child(arc, config, 10, SHAPE)
+    static.set_weights(shared.get_weights())
+    return shared, static
+
+
+def test_one_trace_serves_twenty_architectures():
+    config = ChildConfig(search_for="micro", num_layers=1, num_cells=3, out_filters=4, num_branches=5,
+                         keep_prob=0.9)
+    keras.utils.set_random_seed(0)
+    model = micro.build_shared_child(config, 10, SHAPE)
+    traces = []
+
+    @tf.function(input_signature=[tf.TensorSpec((4,) + SHAPE, tf.float32), tf.TensorSpec((24,), tf.int32)])
+    def forward(images, arc):
+        traces.append(1)
+        return model(images, arc, training=True)
+
+    rng = np.random.default_rng(0)
+    images = tf.constant(_images())
+    outputs = []
+    for _ in range(20):
+        logits = forward(images, tf.constant(micro.random_arc(3, rng=rng).to_tokens(), tf.int32)).numpy()
+        assert logits.shape == (4, 10) and np.isfinite(logits).all()
+        outputs.append(logits)
+    assert len(traces) == 1
+    assert len({o.tobytes() for o in outputs}) == 20
+
+
+def test_shared_child_equals_static_child_with_copied_weights():
+    shared, static = _pair()
+    assert [w.shape for w in shared.weights] == [w.shape for w in static.weights]
+    images = _images()
+    expected = static(images, training=True).numpy()
+    tokens = tf.constant(PINNED.to_tokens(), tf.int32)
+    np.testing.assert_allclose(shared(images, tokens, training=True).numpy(), expected, rtol=1e-5, atol=1e-5)
+    compiled = tf.function(lambda x, a: shared(x, a, training=True))
+    np.testing.assert_allclose(compiled(images, tokens).numpy(), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_batch_norm_uses_batch_statistics_even_when_not_training():
+    shared, _ = _pair()
+    images, tokens = _images(), tf.constant(PINNED.to_tokens(), tf.int32)
+    np.testing.assert_allclose(shared(images, tokens, training=False).numpy(),
+                               shared(images, tokens, training=True).numpy(), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("position, value", [
+    (1, 1),    # normal cell, node 2, op1: sep-conv 3x3 -> 5x5
+    (5, 3),    # normal cell, node 3, op1: avg-pool -> max-pool
+    (4, 0),    # normal cell, node 3, index1: node 2 -> node 0
+    (18, 0),   # reduction cell, node 3, index2: node 1 -> node 0
+    (22, 1),   # reduction cell, node 4, index2: node 0 -> node 1
+])
+def test_changing_one_token_changes_the_output(position, value):
+    shared, _ = _pair()
+    images = _images()
+    tokens = PINNED.to_tokens()
+    changed = list(tokens)
+    changed[position] = value
+    MicroArc.from_tokens(changed)  # still valid
+    before = shared(images, tf.constant(tokens, tf.int32), training=True).numpy()
+    after = shared(images, tf.constant(changed, tf.int32), training=True).numpy()
+    assert np.abs(before - after).max() > 1e-4
+
+
+def test_loose_end_mask_by_hand():
+    # normal: node 2 reads 0, 1; node 3 reads 2, 0; node 4 reads 1, 3 -> only node 4 is a loose end.
+    normal = tf.constant(PINNED.to_tokens()[:12], tf.int32)
+    np.testing.assert_array_equal(loose_end_mask(normal, 5).numpy(), [0, 0, 0, 0, 1])
+    # reduction: node 2 reads 1, 0; node 3 reads 2, 1; node 4 reads 3, 0 -> node 4 only.
+    reduction = tf.constant(PINNED.to_tokens()[12:], tf.int32)
+    np.testing.assert_array_equal(loose_end_mask(reduction, 5).numpy(), [0, 0, 0, 0, 1])
+    cell = tf.constant([1, 0, 1, 4, 1, 2, 2, 3, 3, 0, 1, 1], tf.int32)  # 0 and 4 unused
+    np.testing.assert_array_equal(loose_end_mask(cell, 5).numpy(), [1, 0, 0, 0, 1])
+    assert MicroArc.from_tokens([1, 0, 1, 4, 1, 2, 2, 3, 3, 0, 1, 1] * 2).loose_ends("normal") == [0, 4]
+
+
+def test_unchosen_weights_get_zero_gradients_in_a_compiled_step():
+    config = ChildConfig(search_for="micro", num_layers=1, num_cells=2, out_filters=4, num_branches=5)
+    arc = MicroArc.from_string("0 0 1 4 2 2 0 1  1 3 1 0 1 4 2 1")
+    keras.utils.set_random_seed(0)
+    shared = micro.build_shared_child(config, 10, SHAPE)
+    variables = shared.trainable_variables
+
+    @tf.function
+    def gradients(images, tokens):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(shared(images, tokens, training=True) ** 2)
+        return tape.gradient(loss, variables)
+
+    grads = gradients(tf.constant(_images()), tf.constant(arc.to_tokens(), tf.int32))
+    assert all(g is not None for g in grads)
+    by_path = {v.path: tf.convert_to_tensor(g).numpy() for v, g in zip(variables, grads)}
+    # Cell 2 (normal; L=1 gives R R N), node 2, slot x: sep-conv 3x3 of node 0, so only row 0 of its
+    # bank (one row per input node) gets a gradient; slot y is an identity and gets none.
+    x_bank = by_path["micro_shared_child/cell2/node2_x/sep_conv_bank"]
+    assert np.abs(x_bank[0]).sum() > 0 and np.abs(x_bank[1]).sum() == 0
+    assert np.abs(by_path["micro_shared_child/cell2/node2_y/sep_conv_bank"]).sum() == 0
+
+
+def test_get_config_round_trip():
+    shared, static = _pair()
+    for model in (shared, static):
+        clone = type(model).from_config(model.get_config())
+        clone.build((None,) + SHAPE)
+        assert [w.shape for w in clone.weights] == [w.shape for w in model.weights]
+        assert clone.count_params() == model.count_params()
+    assert isinstance(static, StaticSearchChild) and isinstance(shared, SharedMicroChild)
+    assert static.get_config()["arc_tokens"] == PINNED.to_tokens()
+
+
+def test_rejects_too_many_branches():
+    with pytest.raises(ConfigError, match="--child_num_branches"):
+        micro.build_shared_child(ChildConfig(search_for="micro", num_layers=1, num_cells=2, num_branches=6), 10, SHAPE)
