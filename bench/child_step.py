@@ -134,7 +134,7 @@ def published_micro_cost() -> str:
 
 
 SPACES = {"macro": macro_steps, "micro": micro_steps}
-DEFAULT_SIZES = {"macro": ["12,36,32,32", "6,16,16,32"], "micro": ["2,16,32,32", "2,8,16,32"]}
+DEFAULT_SIZES = {"macro": ["12,36,32,32", "6,16,16,32"], "micro": ["6,20,32,160", "2,8,16,32"]}
 
 
 def _peak_memory() -> str:

@@ -41,7 +41,7 @@ def bench(num_layers, repeats, aggregate):
     rows = [
         ("sample(1)", *_rate(lambda: controller.sample(1).tokens.numpy(), repeats, 1)),
         (f"sample({aggregate})", *_rate(lambda: controller.sample(aggregate).tokens.numpy(),
-                                         repeats, aggregate)),
+                                        repeats, aggregate)),
         (f"log_prob([{aggregate}, T])", *_rate(lambda: controller.log_prob(tokens).log_prob.numpy(),
                                                repeats, aggregate)),
         (f"update([{aggregate}, T])", *_rate(lambda: trainer.update(tokens, rewards),

@@ -15,7 +15,7 @@ import numbers
 import keras
 from keras import ops
 
-from enas.child_models.ops import he_normal
+from enas.child_models.ops import he_normal, max_pool_3x3
 
 SEP_CONV_SIZES = (3, 5)  # op 0: sep-conv 3x3, op 1: sep-conv 5x5
 SEP_CONV_UNITS = 2       # a sep-conv op is 2 stacked [ReLU -> depthwise -> pointwise -> BN] units
@@ -142,10 +142,10 @@ class SharedSlot(keras.layers.Layer):
     As in the official code, its sep-conv weights have one row per possible input node, so a weight
     is specific to (cell, node, slot, op, input index). All sep-conv weights of one row (both sizes,
     both units: depthwise, pointwise, BN scale and offset; :func:`sep_conv_layout`) are packed in one
-    vector, so a step gathers one row and the op switch captures few tensors (input, row, max-pooled
-    input): the fixed cost of each switch is what separates the shared child's step time from a static
-    graph's. The pools and the identity have no weights (a search cell's nodes all have ``filters``
-    channels). The input itself is chosen by the cell (:func:`choose_inputs`).
+    vector, so a step gathers one row and the op switch captures two tensors (input, row): the fixed
+    cost of each switch is what separates the shared child's step time from a static graph's. The
+    pools and the identity have no weights (a search cell's nodes all have ``filters`` channels).
+    The input itself is chosen by the cell (:func:`choose_inputs`).
 
     Args:
       filters: channels C of every node of the cell.
@@ -181,22 +181,12 @@ class SharedSlot(keras.layers.Layer):
     def call(self, x, index, op):
         """``op(x)`` where ``x`` is node ``index``; ``index``, ``op``: int32 scalar tensors or Python ints."""
         row = ops.take(self.bank, index, axis=0)
-
-        def max_pool(x, row, pooled):
-            return ops.max_pool(x, 3, strides=1, padding="same") if pooled is None else pooled
-
-        pooled = None
-        if not is_static(op) and self.num_branches > 3:
-            # Max-pooled outside the switch, every step: inside a switch branch the gradient of a max
-            # pool loses its oneDNN kernel on CPU (measured ~8 ms instead of ~0.2 ms at 32x32x16,
-            # batch 32), which costs more than one pool and its gradient per slot.
-            pooled = ops.max_pool(x, 3, strides=1, padding="same")
-        branches = [lambda x, row, pooled: self._sep_conv(x, row, SEP_CONV_SIZES[0]),
-                    lambda x, row, pooled: self._sep_conv(x, row, SEP_CONV_SIZES[1]),
-                    lambda x, row, pooled: ops.average_pool(x, 3, strides=1, padding="same"),
-                    max_pool,
-                    lambda x, row, pooled: x][:self.num_branches]
-        return choose(op, branches, x, row, pooled)
+        branches = [lambda x, row: self._sep_conv(x, row, SEP_CONV_SIZES[0]),
+                    lambda x, row: self._sep_conv(x, row, SEP_CONV_SIZES[1]),
+                    lambda x, row: ops.average_pool(x, 3, strides=1, padding="same"),
+                    lambda x, row: max_pool_3x3(x, in_switch=not is_static(op)),
+                    lambda x, row: x][:self.num_branches]
+        return choose(op, branches, x, row)
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "num_inputs": self.num_inputs,
@@ -232,10 +222,11 @@ def loose_end_mask(cell_tokens, num_nodes: int):
 class LooseEndProjection(keras.layers.Layer):
     """The search cell's output: the loose-end nodes concatenated, then ReLU -> 1x1 conv to C -> BN.
 
-    Shapes stay static: all ``num_nodes`` nodes are concatenated ((B+2)·C channels) and the kernel rows
-    of nodes that some node reads are multiplied by 0, which equals the official code's gather of the
-    loose ends and of the matching rows of the 1x1 kernel. With Python-int tokens the loose ends and
-    the kernel rows are gathered directly (same weights, same result).
+    The kernel covers all ``num_nodes`` nodes ((B+2)·C input rows); a cell uses the rows of its loose
+    ends, as the official code gathers the loose ends and the matching kernel rows. With an int32
+    token tensor, each node's 1x1 conv with its rows runs in a switch (zeros for a node that some node
+    reads) and the results are summed, so shapes stay static; with Python-int tokens the loose ends
+    and the kernel rows are gathered directly (same weights, same result).
 
     Args:
       num_nodes: B + 2.
@@ -260,13 +251,18 @@ class LooseEndProjection(keras.layers.Layer):
             rows = [i * self.filters + c for i in loose for c in range(self.filters)]
             x = ops.concatenate([nodes[i] for i in loose], axis=-1)
             kernel = ops.take(self.kernel, rows, axis=2)
-        else:
-            # Masking the kernel's input rows equals masking the concatenated nodes (relu(0) = 0 and
-            # the conv is linear) and costs a multiply on the small kernel, not on the activations.
-            mask = ops.repeat(loose_end_mask(cell_tokens, self.num_nodes), self.filters)
-            x = ops.concatenate(nodes, axis=-1)
-            kernel = self.kernel * ops.reshape(mask, (1, 1, -1, 1))
-        return self.norm(ops.conv(ops.relu(x), kernel, padding="same"))
+            return self.norm(ops.conv(ops.relu(x), kernel, padding="same"))
+        # The 1x1 conv of the concatenation is the sum of each node's conv with its rows of the kernel;
+        # a switch per node runs that conv only for loose ends. (Masking the concatenation instead
+        # convolves all (B+2)·C channels: measured ~25% of a step at 32x32 with few loose ends.)
+        is_loose = ops.cast(loose_end_mask(cell_tokens, self.num_nodes), "int32")
+        branches = [lambda node, kernel: ops.zeros_like(node),
+                    lambda node, kernel: ops.conv(ops.relu(node), kernel, padding="same")]
+        total = 0.0
+        for i, node in enumerate(nodes):
+            kernel = self.kernel[:, :, i * self.filters:(i + 1) * self.filters, :]
+            total = total + ops.switch(is_loose[i], branches, node, kernel)
+        return self.norm(total)
 
     def get_config(self):
         return {**super().get_config(), "num_nodes": self.num_nodes, "filters": self.filters}

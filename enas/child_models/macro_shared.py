@@ -29,7 +29,7 @@ import keras
 from keras import ops
 
 from enas.child_models import macro
-from enas.child_models.ops import FactorizedReduction, batch_norm, he_normal
+from enas.child_models.ops import FactorizedReduction, batch_norm, he_normal, max_pool_3x3
 
 # (kind, kernel size) of each op id in macro.OP_NAMES.
 OP_KINDS = (("conv", 3), ("sep", 3), ("conv", 5), ("sep", 5), ("avg", 3), ("max", 3))
@@ -66,7 +66,7 @@ class SearchBranch(keras.layers.Layer):
         elif kind == "avg":
             self.op = keras.layers.AveragePooling2D(size, strides=1, padding="same", name="avg_pool")
         else:
-            self.op = keras.layers.MaxPooling2D(size, strides=1, padding="same", name="max_pool")
+            self.op = None  # max_pool_3x3: a switch branch needs its own gradient (see there)
         if kind in ("conv", "sep"):
             self.op_bn = batch_norm(name="op_bn")
 
@@ -79,9 +79,10 @@ class SearchBranch(keras.layers.Layer):
             self.op.build(output_shape)
             self.op_bn.build(output_shape)
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None, in_switch=False):
+        """``in_switch``: the call runs inside a ``keras.ops.switch`` branch."""
         x = ops.relu(self.input_bn(self.input_conv(inputs), training=training))
-        x = self.op(x)
+        x = max_pool_3x3(x, in_switch) if self.op is None else self.op(x)
         if self.op_bn is not None:
             x = ops.relu(self.op_bn(x, training=training))
         return x
@@ -185,7 +186,7 @@ class _MacroSearchNetwork(keras.Model):
 def _run_branch(branch, training):
     # A factory, so each switch branch binds its own layer (the official tf.case closure bug made
     # every branch return the last-built op).
-    return lambda x: branch(x, training=training)
+    return lambda x: branch(x, training=training, in_switch=True)
 
 
 @keras.saving.register_keras_serializable(package="enas")

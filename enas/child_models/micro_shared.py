@@ -28,7 +28,7 @@ import keras
 from keras import ops
 
 from enas.child_models.cell_ops import (LooseEndProjection, SearchBatchNorm, SearchReluConvBN, SharedSlot,
-                                       choose_inputs)
+                                        choose_inputs)
 from enas.child_models.ops import FactorizedReduction, he_normal
 from enas.errors import ConfigError
 

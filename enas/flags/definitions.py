@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from absl import flags
 
+
 def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> flags.FlagValues:
     """Defines every enas flag on ``flag_values`` (idempotent) and returns it."""
     if "search_for" in flag_values:  # already defined on these flag values

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from typing import Any, Optional
+from typing import Any
 
 import keras
 import numpy as np
@@ -71,7 +71,8 @@ class FinalRun:
             while ckpt["epoch"] < run.num_epochs:
                 epoch, start = ckpt["epoch"], time.time()
                 losses = self._train_epoch(epoch, steps, guard)
-                record = {"epoch": epoch + 1, "global_step": ckpt["global_step"], "seconds": round(time.time() - start, 3),
+                record = {"epoch": epoch + 1, "global_step": ckpt["global_step"],
+                          "seconds": round(time.time() - start, 3),
                           "train_loss": float(np.mean(losses)) if losses else float("nan")}
                 if (epoch + 1) % run.eval_every_epochs == 0 and self._has_valid():
                     valid = self.task.evaluate("valid", max_batches=run.max_eval_batches)

@@ -21,7 +21,8 @@ from enas.errors import OutputDirError
 CONFIG_FILE = "config.json"
 # Run-section fields that may change between a run and its resumption.
 _RESUMABLE_RUN_FIELDS = {"num_epochs", "reset_output_dir", "log_every", "eval_every_epochs", "progress",
-                         "derive_num_samples", "derive_top_k", "derive_num_batches", "max_eval_batches", "jit_compile", "output_dir"}
+                         "derive_num_samples", "derive_top_k", "derive_num_batches", "max_eval_batches",
+                         "jit_compile", "output_dir"}
 
 
 def atomic_write_json(path: str, value: Any) -> None:

@@ -34,10 +34,12 @@ class _Reference:
         self.margins = []  # per decision: max logit - logit of the choice
 
     def lstm(self, x):
+        def sig(z):
+            return 1 / (1 + np.exp(-z))
+
         new = []
         for kernel, (c, h) in zip(self.kernels, self.state):
             i, f, o, g = np.split(np.concatenate([x, h]) @ kernel, 4)
-            sig = lambda z: 1 / (1 + np.exp(-z))
             c = sig(i) * np.tanh(g) + sig(f) * c
             h = sig(o) * np.tanh(c)
             new.append((c, h))
@@ -98,7 +100,7 @@ def reference_macro(controller, num_layers, tokens=None):
             x = ref.g
         anchors.append(h)
         keys.append(h @ ref.w1)
-    per_layer = [sum(k for l, k in kls if l == layer) for layer in range(1, num_layers)]
+    per_layer = [sum(k for at, k in kls if at == layer) for layer in range(1, num_layers)]
     penalty = np.mean(per_layer) if per_layer else 0.0
     return ref.tokens(position), ref.log_prob, ref.entropy, penalty, ref.margins
 

@@ -8,7 +8,6 @@ import keras
 import numpy as np
 import pytest
 
-from enas.config import ChildConfig
 from enas.errors import ArchitectureError, ConfigError, OutputDirError
 from enas.trainers.final import FinalRun, arc_from_derived, train_final
 

@@ -91,7 +91,8 @@ def test_resumed_run_matches_an_uninterrupted_one(tmp_path, embedded_data, tiny_
     search_module.search(split, data=embedded_data)
     longer = split.replace(run=dataclasses.replace(split.run, num_epochs=2))
     search_module.search(longer, data=embedded_data)
-    logs = [[json.loads(l) for l in open(os.path.join(c.run.output_dir, "search_log.jsonl"))] for c in (plain, split)]
+    logs = [[json.loads(line) for line in open(os.path.join(c.run.output_dir, "search_log.jsonl"))]
+            for c in (plain, split)]
     for a, b in zip(*logs):
         for key in ("child_loss", "mean_reward", "baseline"):
             assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), key
