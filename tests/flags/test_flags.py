@@ -72,6 +72,8 @@ def test_fixed_arc_may_use_bars_and_extra_spaces():
 @pytest.mark.parametrize("argv, flag", [
     (["--child_keep_prob=1.5"], "child_keep_prob"),
     (["--child_cutout_size=-1"], "child_cutout_size"),
+    (["--child_drop_path_keep_prob=0"], "child_drop_path_keep_prob"),
+    (["--child_drop_path_keep_prob=1.2"], "child_drop_path_keep_prob"),
     (["--controller_bl_dec=1.0"], "controller_bl_dec"),
     (["--child_lr_max=0.001", "--child_lr_min=0.01"], "child_lr_max"),
     (["--nochild_lr_cosine"], "child_lr_cosine"),
