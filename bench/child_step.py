@@ -54,6 +54,16 @@ def _train_step(variables, forward, signature):
     return step
 
 
+def _inputs(arc, shape, batch_size: int, seed: int):
+    """A random batch, the arc's token tensor, and the step signatures (images+labels, arc)."""
+    rng = np.random.default_rng(seed)
+    images = tf.constant(rng.normal(size=(batch_size,) + shape).astype("float32"))
+    labels = tf.constant(rng.integers(0, 10, size=batch_size).astype("int32"))
+    tokens = tf.constant(arc.to_tokens(), tf.int32)
+    image_spec = [tf.TensorSpec([None, *shape], tf.float32), tf.TensorSpec([None], tf.int32)]
+    return images, labels, tokens, image_spec, [tf.TensorSpec([len(arc.to_tokens())], tf.int32)]
+
+
 def macro_steps(size, seed, breakdown=False):
     """Shared macro child vs static search-semantics model of one random architecture.
 
@@ -68,12 +78,7 @@ def macro_steps(size, seed, breakdown=False):
     shared = macro.build_shared_child(config, 10, shape)
     static = macro.build_static_search_child(arc, config, 10, shape)
     static.copy_weights_from(shared)
-    rng = np.random.default_rng(seed)
-    images = tf.constant(rng.normal(size=(batch_size,) + shape).astype("float32"))
-    labels = tf.constant(rng.integers(0, 10, size=batch_size).astype("int32"))
-    tokens = tf.constant(arc.to_tokens(), tf.int32)
-    image_spec = [tf.TensorSpec([None, *shape], tf.float32), tf.TensorSpec([None], tf.int32)]
-    arc_spec = [tf.TensorSpec([len(arc.to_tokens())], tf.int32)]
+    images, labels, tokens, image_spec, arc_spec = _inputs(arc, shape, batch_size, seed)
     shared_forward = lambda x, a: shared(x, a, training=True)  # noqa: E731
     static_forward = lambda x: static(x, training=True)  # noqa: E731
     steps = {"shared": _train_step(shared.trainable_variables, shared_forward, image_spec + arc_spec),
@@ -105,12 +110,7 @@ def micro_steps(size, seed, breakdown=False):
     shared = micro.build_shared_child(config, 10, shape)
     static = micro.build_static_search_child(arc, config, 10, shape)
     static.set_weights(shared.get_weights())
-    rng = np.random.default_rng(seed)
-    images = tf.constant(rng.normal(size=(batch_size,) + shape).astype("float32"))
-    labels = tf.constant(rng.integers(0, 10, size=batch_size).astype("int32"))
-    tokens = tf.constant(arc.to_tokens(), tf.int32)
-    image_spec = [tf.TensorSpec([None, *shape], tf.float32), tf.TensorSpec([None], tf.int32)]
-    arc_spec = [tf.TensorSpec([len(arc.to_tokens())], tf.int32)]
+    images, labels, tokens, image_spec, arc_spec = _inputs(arc, shape, batch_size, seed)
     shared_step = _train_step(shared.trainable_variables, lambda x, a: shared(x, a, training=True),
                               image_spec + arc_spec)
     static_step = _train_step(static.trainable_variables, lambda x: static(x, training=True), image_spec)

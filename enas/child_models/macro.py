@@ -22,6 +22,7 @@ import operator
 import random
 from typing import Any, Sequence
 
+from enas.child_models.arc_tokens import integer_tokens
 from enas.errors import ArchitectureError
 from enas.spaces import Space, register_space
 
@@ -114,13 +115,7 @@ class MacroArc:
     @classmethod
     def from_tokens(cls, tokens: Sequence[Any]) -> "MacroArc":
         """The architecture of an official integer sequence (a controller sample)."""
-        values = []
-        for position, token in enumerate(tokens):
-            try:
-                values.append(operator.index(token))
-            except TypeError:
-                raise ArchitectureError(
-                    f"token {position} ({_token_role(position)}) is {token!r}; expected an integer") from None
+        values = integer_tokens(tokens, _token_role)
         return cls._from_values(values, [str(v) for v in values])
 
     @classmethod
@@ -154,13 +149,7 @@ class MacroArc:
         """Parses the official whitespace-separated string (optionally ``|``-grouped by layer)."""
         groups = text.split("|")
         words = [word for group in groups for word in group.split()]
-        values = []
-        for position, word in enumerate(words):
-            try:
-                values.append(int(word))
-            except ValueError:
-                raise ArchitectureError(
-                    f"token {position} ({_token_role(position)}) is '{word}'; expected an integer") from None
+        values = integer_tokens(words, _token_role, from_text=True)
         if len(groups) > 1:
             for layer, group in enumerate(groups):
                 count = len(group.split())

@@ -30,6 +30,7 @@ from typing import NamedTuple, Sequence
 
 from enas import spaces
 from enas.child_models import micro_fixed, micro_shared
+from enas.child_models.arc_tokens import integer_tokens
 from enas.errors import ArchitectureError, ConfigError
 
 OP_NAMES = ("sep_conv_3x3", "sep_conv_5x5", "avg_pool_3x3", "max_pool_3x3", "identity")
@@ -132,14 +133,7 @@ class MicroArc:
     def from_string(cls, text: str) -> "MicroArc":
         """Parses integers separated by spaces and/or commas, as in the published ``fixed_arc`` strings."""
         pieces = [piece for piece in re.split(r"[\s,]+", text.strip().strip("[]")) if piece]
-        tokens = []
-        for position, piece in enumerate(pieces):
-            try:
-                tokens.append(int(piece))
-            except ValueError:
-                raise ArchitectureError(f"micro architecture token {position} is {piece!r}; expected an "
-                                        "integer") from None
-        return cls.from_tokens(tokens)
+        return cls.from_tokens(integer_tokens(pieces, from_text=True))
 
     def to_json(self) -> str:
         """``{"space": "micro", "normal": [...], "reduction": [...]}`` with 4 integers per node."""

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import operator
 from typing import Any, Sequence
 
+from enas.child_models.arc_tokens import integer_tokens
 from enas.errors import ArchitectureError
 from enas.spaces import Space, register_space
 
@@ -73,14 +73,7 @@ class RnnArc:
     @classmethod
     def from_tokens(cls, tokens: Sequence[Any]) -> "RnnArc":
         """The architecture of an enas_lm integer sequence (a controller sample)."""
-        values = []
-        for position, token in enumerate(tokens):
-            try:
-                values.append(operator.index(token))
-            except TypeError:
-                raise ArchitectureError(
-                    f"token {position} ({_token_role(position)}) is {token!r}; expected an integer") from None
-        return cls._from_values(values)
+        return cls._from_values(integer_tokens(tokens, _token_role))
 
     @classmethod
     def _from_values(cls, values: list[int]) -> "RnnArc":
@@ -97,14 +90,7 @@ class RnnArc:
     @classmethod
     def from_string(cls, text: str) -> "RnnArc":
         """Parses the whitespace-separated enas_lm string (``|`` separators are ignored)."""
-        values = []
-        for position, word in enumerate(text.replace("|", " ").split()):
-            try:
-                values.append(int(word))
-            except ValueError:
-                raise ArchitectureError(
-                    f"token {position} ({_token_role(position)}) is '{word}'; expected an integer") from None
-        return cls._from_values(values)
+        return cls._from_values(integer_tokens(text.replace("|", " ").split(), _token_role, from_text=True))
 
     def to_string(self) -> str:
         return " ".join(str(t) for t in self.to_tokens())
