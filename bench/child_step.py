@@ -31,6 +31,7 @@ import tensorflow as tf
 from enas.child_models import macro, micro
 from enas.child_models.micro_fixed import count_cost
 from enas.config import ChildConfig
+from enas.trainers.optimizers import MomentumSGD
 
 
 def _train_step(variables, forward, signature):
@@ -38,7 +39,7 @@ def _train_step(variables, forward, signature):
 
     Variables without a gradient (a static model's unused reductions) are left out of the update.
     """
-    optimizer = keras.optimizers.SGD(0.05, momentum=0.9, nesterov=True)
+    optimizer = MomentumSGD(0.05, momentum=0.9, nesterov=True)  # the image trainers' optimizer
     optimizer.build(variables)
 
     @tf.function(input_signature=signature)

@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from enas.config import Config
 from enas.spaces import Space, set_training_progress
+from enas.trainers.optimizers import MomentumSGD
 from enas.trainers.schedules import child_learning_rate
 from enas.trainers.task import FinalTask, SearchTask
 
@@ -39,7 +40,7 @@ class _ImageTaskBase:
         self.config = config
         self.data = data if data is not None else load_image_data(config.data)
         self._epoch_iterator = None
-        self.optimizer = keras.optimizers.SGD(learning_rate=config.child.lr_max, momentum=0.9, nesterov=True)
+        self.optimizer = MomentumSGD(learning_rate=config.child.lr_max, momentum=0.9, nesterov=True)
 
     def steps_per_epoch(self) -> int:
         steps = self.data.steps_per_epoch
