@@ -123,8 +123,9 @@ class _MacroSearchNetwork(keras.Model):
                                              kernel_initializer=he_normal, name="classifier")
 
     def _layer_branches(self, layer: int) -> list:
-        """The branch layers of ``layer`` (subclasses)."""
-        raise NotImplementedError
+        """The branch layers of ``layer``: subclasses set ``self.branches``, the same count per layer."""
+        per_layer = len(self.branches) // self.num_layers
+        return self.branches[layer * per_layer:(layer + 1) * per_layer]
 
     def build(self, input_shape=None):
         """Creates every variable now (from ``image_shape``), so weights copy before any call."""
@@ -219,9 +220,6 @@ class MacroSharedChild(_MacroSearchNetwork):
                          for i in range(self.num_layers) for op in range(self.num_branches)]
         self.build()
 
-    def _layer_branches(self, layer: int) -> list:
-        return self.branches[layer * self.num_branches:(layer + 1) * self.num_branches]
-
     def branch(self, layer: int, op_id: int) -> SearchBranch:
         """The weights of op ``op_id`` in layer ``layer``."""
         return self.branches[layer * self.num_branches + op_id]
@@ -274,9 +272,6 @@ class MacroStaticSearchChild(_MacroSearchNetwork):
         self.branches = [SearchBranch(out_filters, op, name=f"layer{i}_{macro.OP_NAMES[op]}")
                          for i, op in enumerate(arc.ops)]
         self.build()
-
-    def _layer_branches(self, layer: int) -> list:
-        return [self.branches[layer]]
 
     def _is_read_after(self, entry: int, layer: int) -> bool:
         # Skip the reductions of layers nobody reads again: a static model would not compute them.

@@ -71,6 +71,9 @@ def _masked(x, mask):
 class RnnLanguageModel(keras.Model):
     """What both children share: tied embedding, node 0, dropout masks, the time loop.
 
+    Each child also defines ``decayed_weights(...)``: the matrices the L2 penalty covers (W_prev and
+    the node matrices in use, not the embedding); the shared child's takes the architecture.
+
     Args:
       vocab_size: words V (the softmax is tied to the ``[V, H]`` embedding).
       hidden_size: H, the embedding and hidden size.
@@ -121,10 +124,6 @@ class RnnLanguageModel(keras.Model):
     def _node0(self, xw_t, h, w_h, h_mask):
         """Node 0: tanh highway; ``xw_t`` is ``x_t W_x`` (precomputed), ``w_h`` the h half of W_prev."""
         return highway(h, xw_t + ops.matmul(_masked(h, h_mask), w_h), ops.tanh)
-
-    def decayed_weights(self, *args) -> list:
-        """The matrices the L2 penalty covers (W_prev and the node matrices used; not the embedding)."""
-        raise NotImplementedError
 
     def _run(self, tokens, state, training, cell, return_hiddens):
         """Embeds, runs ``cell(xw_t, h, w_h, h_mask) -> h_t`` over time, applies the tied softmax."""
