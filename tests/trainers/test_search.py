@@ -36,8 +36,9 @@ def test_smoke_search_writes_logs_checkpoints_and_derivation(tmp_path, embedded_
     assert os.path.exists(os.path.join(out, "derived.dot"))
 
 
-def test_each_step_function_traces_once_over_20_architectures(tmp_path, embedded_data, tiny_config):
-    run = search_module.SearchRun(tiny_config(tmp_path / "run"), data=embedded_data)
+@pytest.mark.parametrize("space", ["macro", "micro"])
+def test_each_step_function_traces_once_over_20_architectures(tmp_path, embedded_data, tiny_config, space):
+    run = search_module.SearchRun(tiny_config(tmp_path / "run", space), data=embedded_data)
     task = run.task
     task.begin_epoch(0)
     arcs = {tuple(np.asarray(run.sample_arc()).tolist()) for _ in range(200)}
