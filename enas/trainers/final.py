@@ -21,7 +21,7 @@ from enas.errors import ConfigError, TrainingError
 from enas.spaces import get_space
 from enas.trainers import run_dir
 from enas.trainers.checkpoints import RunCheckpoint
-from enas.trainers.progress import ProgressReporter
+from enas.trainers.progress import ProgressReporter, report_epoch
 from enas.trainers.tasks import make_final_task
 
 TRAIN_LOG = "train_log.jsonl"
@@ -77,17 +77,9 @@ class FinalRun:
                 if (epoch + 1) % run.eval_every_epochs == 0 and self._has_valid():
                     valid = self.task.evaluate("valid", max_batches=run.max_eval_batches)
                     record.update({f"valid_{k}": v for k, v in valid.items() if k != "examples"})
-                with self.writer.as_default(step=epoch + 1):
-                    for key, value in record.items():
-                        if isinstance(value, float) and math.isfinite(value):
-                            tf.summary.scalar(f"epoch/{key}", value)
-                self.writer.flush()
-                self.log.append(record)
+                report_epoch(record, self.writer, self.log, show=run.progress)
                 ckpt["epoch"], ckpt["step_in_epoch"] = epoch + 1, 0
                 self.checkpoint.save()
-                if run.progress:
-                    print(" ".join(f"{k}={round(v, 4) if isinstance(v, float) else v}" for k, v in record.items()),
-                          flush=True)
         return self._finish()
 
     def _train_epoch(self, epoch: int, steps: int, guard) -> list[float]:

@@ -2,7 +2,27 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import keras
+import tensorflow as tf
+
+
+def report_epoch(record: dict[str, Any], writer, log, show: bool) -> None:
+    """Writes an epoch's record: TensorBoard scalars ``epoch/<key>``, one line of ``log``, and prints it.
+
+    ``writer`` is a ``tf.summary`` writer, ``log`` a :class:`enas.trainers.run_dir.JsonlLog`; ``show``
+    prints the record as ``key=value`` pairs. Counters (epoch, global_step) are not plotted.
+    """
+    with writer.as_default(step=record["epoch"]):
+        for key, value in record.items():
+            if key not in ("epoch", "global_step") and isinstance(value, float) and math.isfinite(value):
+                tf.summary.scalar(f"epoch/{key}", value)
+    writer.flush()
+    log.append(record)
+    if show:
+        print(" ".join(f"{k}={round(v, 4) if isinstance(v, float) else v}" for k, v in record.items()), flush=True)
 
 
 class ProgressReporter:

@@ -28,7 +28,7 @@ from enas.errors import TrainingError
 from enas.spaces import get_space
 from enas.trainers import run_dir
 from enas.trainers.checkpoints import RunCheckpoint
-from enas.trainers.progress import ProgressReporter
+from enas.trainers.progress import ProgressReporter, report_epoch
 from enas.trainers.tasks import make_search_task
 
 SEARCH_LOG = "search_log.jsonl"
@@ -78,8 +78,7 @@ class SearchRun:
                 self._train_child_epoch(epoch, steps, guard)
                 if self._controller_due(epoch):
                     self._train_controller(guard)
-                record = self._end_epoch(epoch, time.time() - start)
-                self._print(record)
+                self._end_epoch(epoch, time.time() - start)
         from enas.trainers.derive import derive_and_write  # pylint: disable=import-outside-toplevel
         return derive_and_write(self.config, self.space, self.task, self.controller, self.output_dir,
                                 writer=self.writer)
@@ -157,12 +156,7 @@ class SearchRun:
         if (epoch + 1) % run.eval_every_epochs == 0 and self._has_valid():
             valid = self.task.evaluate("valid", self.sample_arc, max_batches=run.max_eval_batches)
             record.update({f"valid_{key}": value for key, value in valid.items() if key != "examples"})
-        with self.writer.as_default(step=epoch + 1):
-            for key, value in record.items():
-                if key not in ("epoch", "global_step") and isinstance(value, float) and math.isfinite(value):
-                    tf.summary.scalar(f"epoch/{key}", value)
-        self.writer.flush()
-        self.log.append(record)
+        report_epoch(record, self.writer, self.log, show=run.progress)
         for var in self.sums.values():
             var.assign(0.0)
         ckpt["epoch"], ckpt["step_in_epoch"], ckpt["controller_step"] = epoch + 1, 0, 0
@@ -175,11 +169,6 @@ class SearchRun:
 
     def _has_valid(self) -> bool:
         return self.config.data.valid_size > 0 or self.space.task == "language"
-
-    def _print(self, record) -> None:
-        if self.config.run.progress:
-            shown = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in record.items()}
-            print(" ".join(f"{k}={v}" for k, v in shown.items()), flush=True)
 
 
 def search(config: Config, data=None) -> dict[str, Any]:
