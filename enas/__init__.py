@@ -8,7 +8,7 @@ Research code needs only these names::
 
 __version__ = "0.1.0"
 
-from enas.config import ChildConfig, Config, ControllerConfig, DataConfig, RunConfig
+from enas.config import ChildConfig, Config, ControllerConfig, DataConfig, RunConfig, SearchConfig
 from enas.errors import ArchitectureError, ConfigError, DataError, EnasError, OutputDirError, TrainingError
 from enas.spaces import Space, available_spaces, get_space, register_space
 
@@ -32,7 +32,7 @@ def __dir__():
 
 
 __all__ = [
-    "__version__", "Config", "DataConfig", "ChildConfig", "ControllerConfig", "RunConfig",
+    "__version__", "Config", "DataConfig", "ChildConfig", "ControllerConfig", "RunConfig", "SearchConfig",
     "Controller", "Reinforce", "SearchSpace", "Space", "register_space", "get_space", "available_spaces",
     "search", "derive", "train_final",
     "EnasError", "ConfigError", "DataError", "ArchitectureError", "OutputDirError", "TrainingError",

@@ -228,19 +228,49 @@ class RunConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class SearchConfig:
+    """How a search proposes architectures and how the shared child scores them.
+
+    Args:
+      strategy: the search strategy (``enas.strategies``): ``enas`` (controller + REINFORCE) or
+        ``random`` (random search with weight sharing), or one registered by research code.
+      reward_bn: how an image child's batch norm scores an architecture (rewards, validation,
+        derivation): ``moving`` (the moving statistics every sampled architecture wrote into),
+        ``batch`` (the scored minibatch's own statistics) or ``recalibrate`` (statistics re-estimated
+        for the architecture on ``recalibrate_batches`` training batches); "" picks the space's
+        default (``enas.spaces.Space.default_reward_bn``).
+      recalibrate_batches: training batches that ``recalibrate`` re-estimates the statistics on.
+    """
+
+    strategy: str = "enas"
+    reward_bn: str = ""
+    recalibrate_batches: int = 10
+
+    def validate(self) -> "SearchConfig":
+        _check(bool(self.strategy), "search_strategy", "must name a search strategy (enas, random)")
+        _check(self.reward_bn in ("", "moving", "batch", "recalibrate"), "child_reward_bn",
+               f"must be moving, batch or recalibrate, got {self.reward_bn!r}")
+        _check(self.recalibrate_batches > 0, "child_reward_recalibrate_batches",
+               f"must be > 0, got {self.recalibrate_batches}")
+        return self
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
-    """Everything one run needs: data, child, controller and run schedule."""
+    """Everything one run needs: data, child, controller, search and run schedule."""
 
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     child: ChildConfig = dataclasses.field(default_factory=ChildConfig)
     controller: ControllerConfig = dataclasses.field(default_factory=ControllerConfig)
     run: RunConfig = dataclasses.field(default_factory=RunConfig)
+    search: SearchConfig = dataclasses.field(default_factory=SearchConfig)
 
     def validate(self) -> "Config":
         self.data.validate()
         self.child.validate()
         self.controller.validate()
         self.run.validate()
+        self.search.validate()
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -255,8 +285,8 @@ class Config:
         """Inverse of :meth:`to_dict`; unknown keys raise :class:`ConfigError`."""
         parts = {}
         for field in dataclasses.fields(cls):
-            sub_type = {"data": DataConfig, "child": ChildConfig,
-                        "controller": ControllerConfig, "run": RunConfig}[field.name]
+            sub_type = {"data": DataConfig, "child": ChildConfig, "controller": ControllerConfig,
+                        "run": RunConfig, "search": SearchConfig}[field.name]
             sub_values = dict(values.get(field.name, {}))
             known = {f.name for f in dataclasses.fields(sub_type)}
             unknown = sorted(set(sub_values) - known)

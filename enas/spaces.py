@@ -49,6 +49,9 @@ class Space:
         does not fit the configuration (for example a layer count other than ``child_num_layers``).
       describe: ``(arc, child_config, num_classes, input_shape) -> str``, a text diagram.
       to_dot: ``(arc) -> str``, a graphviz DOT diagram, or None when the space has none.
+      reward_bn_modes: the ``--child_reward_bn`` modes its shared child supports (``moving``,
+        ``batch``, ``recalibrate``; empty for a child without batch norm).
+      default_reward_bn: the mode used when ``--child_reward_bn`` is not set (one of the above).
     """
 
     name: str
@@ -60,6 +63,22 @@ class Space:
     check_arc: Callable[[Any, Any], None]
     describe: Optional[Callable[..., str]] = None
     to_dot: Optional[Callable[[Any], str]] = None
+    reward_bn_modes: tuple = ()
+    default_reward_bn: str = ""
+
+    def reward_bn(self, search_config) -> str:
+        """The reward batch-norm mode of a search (``search_config.reward_bn`` or the default).
+
+        Raises:
+          ConfigError: a mode this space's shared child does not support.
+        """
+        mode = search_config.reward_bn or self.default_reward_bn
+        if mode and mode not in self.reward_bn_modes:
+            supported = ", ".join(self.reward_bn_modes)
+            raise ConfigError(f"--child_reward_bn: the {self.name} space supports "
+                              f"{supported or 'no reward batch-norm mode (its child has no batch norm); leave it unset'}"
+                              f", not {mode!r}")
+        return mode
 
     def parse_arc(self, text: str, child_config) -> Any:
         """Parses an architecture string and checks it against the configuration."""

@@ -296,4 +296,7 @@ def build_fixed_child(arc: MacroArc, child_config, num_classes: int, input_shape
 SPACE = register_space(Space(
     name="macro", task="image", arc_type=MacroArc, controller_space=_controller_space,
     build_shared_child=build_shared_child, build_fixed_child=build_fixed_child,
-    check_arc=check_arc, describe=describe, to_dot=to_dot))
+    check_arc=check_arc, describe=describe, to_dot=to_dot,
+    # The search child keeps moving statistics, so all three modes exist; "batch" ranks architectures
+    # like stand-alone training where "moving" ranked them backwards (README: "Does the search beat random?").
+    reward_bn_modes=("moving", "batch", "recalibrate"), default_reward_bn="batch"))

@@ -278,4 +278,8 @@ SPACE = spaces.register_space(spaces.Space(
     check_arc=check_arc,
     describe=describe,
     to_dot=to_dot,
+    # The search cells normalise with batch statistics always and keep no moving averages (as the
+    # official micro search graph), so "batch" is the only reward mode.
+    reward_bn_modes=("batch",),
+    default_reward_bn="batch",
 ))

@@ -6,7 +6,9 @@ Everything here is plain Keras 3 (``keras.layers`` / ``keras.ops``), NHWC, and r
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import threading
 
 import keras
 from keras import ops
@@ -16,11 +18,68 @@ from keras import ops
 he_normal = "he_normal"
 
 
-def batch_norm(**kwargs) -> keras.layers.BatchNormalization:
+def batch_norm(**kwargs) -> "BatchNorm":
     """ENAS batch norm: decay 0.9, epsilon 1e-5 (keyword arguments override or add to those)."""
     settings = dict(momentum=0.9, epsilon=1e-5)
     settings.update(kwargs)
-    return keras.layers.BatchNormalization(**settings)
+    return BatchNorm(**settings)
+
+
+#: Statistics modes of :class:`BatchNorm` outside training (see :func:`statistics_mode`).
+STATISTICS_MODES = ("moving", "batch", "collect")
+_statistics = threading.local()
+
+
+@contextlib.contextmanager
+def statistics_mode(mode: str, collect_weight=None):
+    """Sets how every :class:`BatchNorm` normalises in inference calls made inside the block.
+
+    Read when a function is traced, so wrap the body of a ``tf.function`` with it: each mode is one
+    traced graph, whatever architecture tensor the function is called with.
+
+    * ``moving``: the moving statistics (Keras' inference mode, the default);
+    * ``batch``: the statistics of the current minibatch; nothing is updated;
+    * ``collect``: the minibatch statistics, and each layer that runs adds ``collect_weight`` times
+      the batch mean to its moving mean and ``collect_weight`` times the batch's E[x^2] to its moving
+      variance. Used to re-estimate the statistics of one architecture (``enas.trainers.bn_stats``).
+
+    Training calls (``training=True``) are unaffected: batch statistics and momentum updates.
+    """
+    if mode not in STATISTICS_MODES:
+        raise ValueError(f"statistics mode must be one of {STATISTICS_MODES}, got {mode!r}")
+    previous = getattr(_statistics, "mode", None)
+    _statistics.mode = (mode, collect_weight)
+    try:
+        yield
+    finally:
+        _statistics.mode = previous
+
+
+@keras.saving.register_keras_serializable(package="enas")
+class BatchNorm(keras.layers.BatchNormalization):
+    """Keras batch norm whose inference calls follow :func:`statistics_mode`.
+
+    Same weights, initialisers and training behaviour as ``keras.layers.BatchNormalization``; only
+    inference-mode calls inside a ``statistics_mode("batch" | "collect")`` block differ. A shared child
+    needs this to score an architecture with its own statistics rather than the moving averages that
+    every sampled architecture wrote into.
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        mode = getattr(_statistics, "mode", None)
+        if (training and self.trainable) or mode is None or mode[0] == "moving":
+            return super().call(inputs, training=training, mask=mask)
+        x = ops.cast(inputs, "float32")
+        axes = [axis for axis in range(len(x.shape)) if axis != self.axis % len(x.shape)]
+        mean, variance = ops.moments(x, axes=axes)
+        if mode[0] == "collect":
+            weight = ops.cast(mode[1], "float32")
+            self.moving_mean.assign_add(weight * mean)
+            self.moving_variance.assign_add(weight * (variance + ops.square(mean)))
+        outputs = ops.batch_normalization(x, mean=mean, variance=variance, axis=self.axis,
+                                          offset=self.beta if self.center else None,
+                                          scale=self.gamma if self.scale else None, epsilon=self.epsilon)
+        return ops.cast(outputs, self.compute_dtype)
 
 
 @keras.saving.register_keras_serializable(package="enas")

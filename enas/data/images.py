@@ -35,6 +35,7 @@ PAD = 4
 # Independent random streams derived from the one seed.
 _TRAIN_STREAM = 1
 _REWARD_STREAM = 2
+_CALIBRATION_STREAM = 3
 # Images per chunk when computing channel statistics (bounds the float64 temporary).
 _STATS_CHUNK = 4096
 
@@ -195,6 +196,19 @@ class ImageData:
     def test(self, batch_size: Optional[int] = None) -> tf.data.Dataset:
         """Test batches in order, not augmented, the last batch partial (``eval_batch_size`` default)."""
         return self._in_order("test", batch_size)
+
+    def calibration_batches(self, num_batches: int) -> list[tuple[tf.Tensor, tf.Tensor]]:
+        """``num_batches`` fixed batches of ``batch_size`` training images, not augmented.
+
+        The same images on every call (a permutation keyed on the seed only): batch-norm statistics
+        re-estimated on them are comparable between architectures.
+        """
+        with tf.device("/cpu:0"):
+            key = augment.fold_in(self._base_key, _CALIBRATION_STREAM)
+            order = _permutation(key, self.num_train)
+        size = min(self.batch_size, self.num_train)
+        return [self._gather("train", order[start:start + size])
+                for start in range(0, min(num_batches * size, self.num_train - size + 1), size)]
 
     def reward_stream(self) -> tf.data.Dataset:
         """Endless shuffled validation batches of ``batch_size`` (the controller's reward data).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from absl import flags
 
-from enas.config import ChildConfig, Config, ControllerConfig, DataConfig, RunConfig
+from enas.config import ChildConfig, Config, ControllerConfig, DataConfig, RunConfig, SearchConfig
 from enas.errors import ConfigError
 
 
@@ -46,12 +46,15 @@ def configs_from_flags(fv: flags.FlagValues = flags.FLAGS, *, require_output_dir
         derive_num_batches=fv.derive_num_batches,
         max_steps_per_epoch=fv.max_steps_per_epoch, max_eval_batches=fv.max_eval_batches, seed=fv.seed,
         jit_compile=fv.jit_compile, progress=fv.progress)
-    config = Config(data=data, child=child, controller=controller, run=run)
+    search = SearchConfig(strategy=fv.search_strategy, reward_bn=fv.child_reward_bn,
+                          recalibrate_batches=fv.child_reward_recalibrate_batches)
+    config = Config(data=data, child=child, controller=controller, run=run, search=search)
     if not child.search_for:
         raise ConfigError("--search_for: required; one of macro, micro, rnn")
     config.data.validate()
     config.child.validate()
     config.controller.validate()
+    config.search.validate()
     if require_output_dir:
         config.run.validate()
     return config

@@ -129,4 +129,18 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> flags.FlagValue
     DEFINE.DEFINE_boolean("controller_training", True,
                           "Train the controller during search. With --nocontroller_training the search trains "
                           "the shared child on a frozen (initial) controller's samples.", flag_values=fv)
+
+    # --- search strategy and reward ----------------------------------------------------------------
+    DEFINE.DEFINE_string("search_strategy", "enas",
+                         "Search strategy: enas (LSTM controller + REINFORCE) or random (random search with "
+                         "weight sharing: uniform architectures for the child, derivation by shared-weight "
+                         "score of uniform samples).", flag_values=fv)
+    DEFINE.DEFINE_string("child_reward_bn", "",
+                         "Image spaces: batch-norm statistics used to score an architecture with the shared "
+                         "weights (rewards, validation, derivation): moving, batch or recalibrate. Empty: the "
+                         "space's default, chosen by measurement (README: 'Does the search beat random?').",
+                         flag_values=fv)
+    DEFINE.DEFINE_integer("child_reward_recalibrate_batches", 10,
+                          "--child_reward_bn=recalibrate: training batches the statistics of each scored "
+                          "architecture are re-estimated on.", flag_values=fv)
     return fv

@@ -7,6 +7,7 @@ tensor, so one traced graph serves every sampled architecture.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any, Callable, Mapping, Optional
 
 import keras
@@ -15,6 +16,7 @@ import tensorflow as tf
 
 from enas.config import Config
 from enas.spaces import Space, set_training_progress
+from enas.trainers import bn_stats
 from enas.trainers.optimizers import MomentumSGD
 from enas.trainers.schedules import child_learning_rate
 from enas.trainers.task import FinalTask, SearchTask
@@ -120,12 +122,18 @@ class ImageSearchTask(_ImageTaskBase, SearchTask):
             tf.zeros([1, *self.data.image_shape]), tf.zeros([self.num_tokens], tf.int32))
         self.optimizer.build(model.trainable_variables)
         self._train_fn = self._make_train_fn(lambda images, arc: model(images, arc, training=True), [arc_spec])
-        # Reward and evaluation read the model in inference mode (macro: BN moving statistics; the
-        # micro child uses batch statistics in search mode by its own design).
-        self._eval_fn = tf.function(
-            lambda images, labels, arc: _correct(labels, model(images, arc, training=False)),
-            input_signature=[self._image_spec(None), tf.TensorSpec([None], tf.int32), arc_spec],
-            jit_compile=config.run.jit_compile)
+        # Reward, evaluation and derivation read the model in inference mode; batch norm follows the
+        # reward mode (``enas.trainers.bn_stats``): ``moving`` and ``recalibrate`` use this function,
+        # ``batch`` its twin compiled with batch statistics. (The micro child always normalises with
+        # batch statistics by its own design.)
+        self.reward_bn = space.reward_bn(config.search)
+        self._arc_spec = arc_spec
+        eval_signature = [self._image_spec(None), tf.TensorSpec([None], tf.int32), arc_spec]
+        correct = lambda images, labels, arc: _correct(labels, model(images, arc, training=False))  # noqa: E731
+        self._eval_fn = tf.function(correct, input_signature=eval_signature, jit_compile=config.run.jit_compile)
+        self._batch_eval_fn = None if "batch" not in space.reward_bn_modes else bn_stats.batch_statistics_function(
+            correct, eval_signature, jit_compile=config.run.jit_compile)
+        self._recalibrator = None  # built on first use: it holds fixed training batches
         self._reward_iterator = None
         # How many reward batches were read: checkpointed, so a resumed search reads the batches an
         # uninterrupted one would.
@@ -134,25 +142,63 @@ class ImageSearchTask(_ImageTaskBase, SearchTask):
     def train_step(self, arc) -> Mapping[str, float]:
         return self._run_train_step(tf.convert_to_tensor(arc, tf.int32))
 
-    def reward(self, arc) -> float:
+    @property
+    def reward_modes(self) -> tuple:
+        return tuple(self.space.reward_bn_modes)
+
+    def _mode(self, mode: Optional[str]) -> str:
+        mode = mode or self.reward_bn
+        if mode not in self.space.reward_bn_modes:
+            raise ValueError(f"the {self.space.name} space scores with {', '.join(self.space.reward_bn_modes)}, "
+                             f"not {mode!r}")
+        return mode
+
+    def _correct_many(self, batches, arc, mode: str) -> tuple[float, int]:
+        """Correct predictions and examples of ``arc`` over ``batches`` in reward mode ``mode``."""
+        arc = tf.convert_to_tensor(arc, tf.int32)
+        correct = total = 0
+        if mode == "recalibrate":
+            if self._recalibrator is None:
+                model = self.model
+                self._recalibrator = bn_stats.Recalibrator(
+                    model, lambda images, arc_: model(images, arc_, training=False),
+                    self._image_spec(self.config.data.batch_size), self._arc_spec,
+                    self.data.calibration_batches(self.config.search.recalibrate_batches))
+            with self._recalibrator.recalibrated(arc):
+                for images, labels in batches:
+                    correct += float(self._eval_fn(images, labels, arc))
+                    total += int(labels.shape[0])
+            return correct, total
+        function = self._batch_eval_fn if mode == "batch" else self._eval_fn
+        for images, labels in batches:
+            correct += float(function(images, labels, arc))
+            total += int(labels.shape[0])
+        return correct, total
+
+    def reward(self, arc, mode: Optional[str] = None) -> float:
         if self._reward_iterator is None:
             self._reward_iterator = iter(self.data.reward_stream().skip(int(self.reward_batches.numpy())))
         images, labels = next(self._reward_iterator)
         self.reward_batches.assign_add(1)
-        return float(self._eval_fn(images, labels, tf.convert_to_tensor(arc, tf.int32))) / int(labels.shape[0])
+        correct, total = self._correct_many([(images, labels)], arc, self._mode(mode))
+        return correct / total
 
-    def evaluate(self, split: str, sample_arc: Callable[[], Any], max_batches: int = 0) -> Mapping[str, float]:
-        correct = total = 0
-        for index, (images, labels) in enumerate(self._split(split)):
+    def evaluate(self, split: str, sample_arc: Callable[[], Any], max_batches: int = 0,
+                 mode: Optional[str] = None) -> Mapping[str, float]:
+        mode, correct, total = self._mode(mode), 0.0, 0
+        for index, batch in enumerate(self._split(split)):
             if max_batches and index >= max_batches:
                 break
-            correct += float(self._eval_fn(images, labels, tf.convert_to_tensor(sample_arc(), tf.int32)))
-            total += int(labels.shape[0])
+            batch_correct, batch_total = self._correct_many([batch], sample_arc(), mode)
+            correct, total = correct + batch_correct, total + batch_total
         return {"accuracy": correct / max(total, 1), "examples": total}
 
-    def score(self, arc, num_batches: int) -> float:
-        # The same first validation batches for every architecture, so scores are comparable.
-        return self.evaluate("valid", lambda: arc, max_batches=num_batches)["accuracy"]
+    def score(self, arc, num_batches: int, mode: Optional[str] = None) -> float:
+        # The same first validation batches for every architecture, so scores are comparable; one
+        # recalibration per architecture.
+        batches = list(itertools.islice(self._split("valid"), num_batches or None))
+        correct, total = self._correct_many(batches, arc, self._mode(mode))
+        return correct / max(total, 1)
 
     def trackables(self) -> Mapping[str, Any]:
         return {"child": self.model, "child_optimizer": self.optimizer, "reward_batches": self.reward_batches}

@@ -198,7 +198,10 @@ class LanguageSearchTask(_LanguageTaskBase, SearchTask):
     def train_step(self, arc) -> Mapping[str, float]:
         return self._run_train_step(self._arc(arc))
 
-    def reward(self, arc) -> float:
+    #: the language child has no batch norm: no reward batch-norm modes.
+    reward_modes: tuple = ()
+
+    def reward(self, arc, mode: Optional[str] = None) -> float:
         index = int(self.reward_cursor.numpy()) % len(self._reward_windows)
         self.reward_cursor.assign_add(1)
         inputs, targets = window_batch(self._reward_data, self._reward_windows[index])
@@ -207,10 +210,10 @@ class LanguageSearchTask(_LanguageTaskBase, SearchTask):
         return REWARD_CONSTANT / math.exp(min(float(loss_sum) / targets.size, 700.0))
 
     def evaluate(self, split: str, sample_arc: Callable[[], Any],
-                 max_batches: int = 0) -> Mapping[str, float]:
+                 max_batches: int = 0, mode: Optional[str] = None) -> Mapping[str, float]:
         return self._evaluate(split, max_batches, lambda: (self._arc(sample_arc()),))
 
-    def score(self, arc, num_batches: int) -> float:
+    def score(self, arc, num_batches: int, mode: Optional[str] = None) -> float:
         # The same first validation windows for every architecture, so scores are comparable.
         return REWARD_CONSTANT / self.evaluate("valid", lambda: arc, max_batches=num_batches)["ppl"]
 

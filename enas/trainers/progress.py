@@ -22,7 +22,9 @@ def report_epoch(record: dict[str, Any], writer, log, show: bool) -> None:
     writer.flush()
     log.append(record)
     if show:
-        print(" ".join(f"{k}={round(v, 4) if isinstance(v, float) else v}" for k, v in record.items()), flush=True)
+        # Lists (per-decision choice frequencies, warnings) stay in the log; warnings print on their own.
+        print(" ".join(f"{k}={round(v, 4) if isinstance(v, float) else v}" for k, v in record.items()
+                       if not isinstance(v, list)), flush=True)
 
 
 class ProgressReporter:

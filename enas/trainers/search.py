@@ -1,12 +1,15 @@
-"""The ENAS search loop: alternate child epochs and controller phases, then derive.
+"""The search loop: alternate child epochs and search-strategy phases, then derive.
 
-Nothing here knows which search space it runs: the space's task (``enas.trainers.tasks``) owns the
-child model and its data, the controller owns the decisions. Per epoch (reference, "Training loop"):
+Nothing here knows which search space or strategy it runs: the space's task (``enas.trainers.tasks``)
+owns the child model and its data, the strategy (``enas.strategies``, ``--search_strategy``) proposes
+architectures. Per epoch (reference, "Training loop"):
 
-1. train the shared child for one epoch, a fresh architecture sampled for every minibatch;
-2. every ``controller.train_every`` epochs, ``train_steps`` controller updates of ``num_aggregate``
-   samples each, every sample rewarded by the child on one validation minibatch (child frozen);
-3. evaluate on the validation split (each batch its own sampled architecture), log, checkpoint.
+1. train the shared child for one epoch, a fresh architecture proposed for every minibatch;
+2. the strategy's phase, if due (ENAS: every ``controller.train_every`` epochs, ``train_steps``
+   REINFORCE updates of ``num_aggregate`` samples, each rewarded by the child on one validation
+   minibatch, child frozen; random search: none);
+3. evaluate on the validation split (each batch its own proposed architecture), log the epoch with
+   the search's health (``enas.trainers.health``), checkpoint.
 
 Then derivation (``enas.trainers.derive``) writes ``derived.json``.
 """
@@ -23,49 +26,58 @@ import numpy as np
 import tensorflow as tf
 
 from enas.config import Config
-from enas.controller import Controller, Reinforce
 from enas.errors import TrainingError
 from enas.spaces import get_space
+from enas.strategies import make_strategy
 from enas.trainers import run_dir
 from enas.trainers.checkpoints import RunCheckpoint
+from enas.trainers.health import HealthMonitor
 from enas.trainers.progress import ProgressReporter, report_epoch
 from enas.trainers.tasks import make_search_task
 
 SEARCH_LOG = "search_log.jsonl"
+# "controller_step" counts the strategy's phase steps (the name keeps older checkpoints readable).
 _COUNTERS = ("epoch", "step_in_epoch", "controller_step", "global_step")
-_SUMS = ("child_loss", "child_accuracy", "child_ppl", "child_steps", "reward", "baseline", "entropy", "skip_rate",
-         "controller_loss", "controller_updates")
+_CHILD_SUMS = ("child_loss", "child_accuracy", "child_ppl", "child_steps", "controller_updates")
 
 
 class SearchRun:
-    """One search: its task, controller, REINFORCE update, checkpoint and logs.
+    """One search: its task, strategy, checkpoint and logs.
 
     Args:
-      config: the run's :class:`enas.config.Config` (``child.search_for`` names the space).
+      config: the run's :class:`enas.config.Config` (``child.search_for`` names the space,
+        ``search.strategy`` the strategy).
       data: optional preloaded data for the task (tests share one dataset between runs).
     """
 
     def __init__(self, config: Config, data=None):
         self.config = config.validate()
         self.space = get_space(config.child.search_for)
+        self.space.reward_bn(config.search)  # an unsupported reward mode fails before anything is written
+        from enas.strategies import get_strategy  # pylint: disable=import-outside-toplevel
+
+        get_strategy(config.search.strategy)  # likewise an unknown strategy
         self.output_dir = config.run.output_dir
         self.resuming = run_dir.prepare_output_dir(config, "search")
         keras.utils.set_random_seed(config.run.seed)
         self.task = make_search_task(self.space, config, data)
-        self.controller = Controller.from_config(self.space.controller_space(config.child), config.controller)
-        self.reinforce = Reinforce.from_config(self.controller, config.controller)
-        self.sums = {name: tf.Variable(0.0, dtype=tf.float64, trainable=False, name=name) for name in _SUMS}
+        self.strategy = make_strategy(self.space, config)
+        self.health = HealthMonitor(self.strategy.decisions, config.run.num_epochs)
+        names = _CHILD_SUMS + tuple(self.strategy.metric_names)
+        self.sums = {name: tf.Variable(0.0, dtype=tf.float64, trainable=False, name=name) for name in names}
         trackables = dict(self.task.trackables())
-        trackables.update(controller=self.controller, reinforce=self.reinforce, epoch_sums=self.sums)
+        trackables.update(self.strategy.trackables())
+        trackables.update(epoch_sums=self.sums, health=self.health)
         self.checkpoint = RunCheckpoint(os.path.join(self.output_dir, "checkpoints"), trackables, _COUNTERS)
         if self.resuming:
             self.checkpoint.restore()
+        self.health.start(self.strategy)
         self.log = run_dir.JsonlLog(os.path.join(self.output_dir, SEARCH_LOG))
         self.writer = tf.summary.create_file_writer(os.path.join(self.output_dir, "tensorboard"))
 
     def sample_arc(self):
-        """One architecture (int32 tokens) from the controller."""
-        return self.controller.sample(1).tokens[0]
+        """One architecture (int32 tokens) proposed by the strategy."""
+        return self.strategy.propose()
 
     # -- the loop ---------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
@@ -76,16 +88,11 @@ class SearchRun:
             while ckpt["epoch"] < run.num_epochs:
                 epoch, start = ckpt["epoch"], time.time()
                 self._train_child_epoch(epoch, steps, guard)
-                if self._controller_due(epoch):
-                    self._train_controller(guard)
+                self._strategy_phase(epoch, guard)
                 self._end_epoch(epoch, time.time() - start)
         from enas.trainers.derive import derive_and_write  # pylint: disable=import-outside-toplevel
-        return derive_and_write(self.config, self.space, self.task, self.controller, self.output_dir,
+        return derive_and_write(self.config, self.space, self.task, self.strategy, self.output_dir,
                                 writer=self.writer)
-
-    def _controller_due(self, epoch: int) -> bool:
-        cc = self.config.controller
-        return cc.train_steps > 0 and (epoch + 1) % cc.train_every == 0
 
     def _checkpoint_and_stop(self, guard) -> None:
         path = self.checkpoint.save()
@@ -102,6 +109,7 @@ class SearchRun:
                                start=ckpt["step_in_epoch"])
         while ckpt["step_in_epoch"] < steps:
             arc = self.sample_arc()
+            self.health.observe(arc)
             metrics = self.task.train_step(arc)
             if not math.isfinite(metrics["loss"]):
                 raise TrainingError(
@@ -124,16 +132,12 @@ class SearchRun:
                 self._checkpoint_and_stop(guard)
         self._last_child_lr = metrics["lr"]
 
-    def _train_controller(self, guard) -> None:
-        ckpt, cc = self.checkpoint, self.config.controller
-        while ckpt["controller_step"] < cc.train_steps:
-            sample = self.controller.sample(cc.num_aggregate)
-            tokens = np.asarray(sample.tokens)
-            rewards = np.array([self.task.reward(tokens[i]) for i in range(tokens.shape[0])], np.float32)
-            metrics = self.reinforce.update(tokens, rewards)
-            for name, key in (("reward", "reward"), ("baseline", "baseline"), ("entropy", "entropy"),
-                              ("skip_rate", "skip_rate"), ("controller_loss", "loss")):
-                self.sums[name].assign_add(float(metrics.get(key, 0.0)))
+    def _strategy_phase(self, epoch: int, guard) -> None:
+        ckpt = self.checkpoint
+        while ckpt["controller_step"] < self.strategy.phase_steps(epoch):
+            metrics = self.strategy.phase_step(self.task)
+            for name in self.strategy.metric_names:
+                self.sums[name].assign_add(float(metrics.get(name, 0.0)))
             self.sums["controller_updates"].assign_add(1.0)
             ckpt["controller_step"] = ckpt["controller_step"] + 1
             if guard.requested:
@@ -142,20 +146,19 @@ class SearchRun:
     def _end_epoch(self, epoch: int, seconds: float) -> dict[str, Any]:
         ckpt, run = self.checkpoint, self.config.run
         sums = {name: float(var.numpy()) for name, var in self.sums.items()}
-        child_steps, updates = max(sums["child_steps"], 1.0), sums["controller_updates"]
+        child_steps, updates = max(sums["child_steps"], 1.0), int(sums["controller_updates"])
         record = {
             "epoch": epoch + 1, "global_step": ckpt["global_step"], "seconds": round(seconds, 3),
             "child_loss": sums["child_loss"] / child_steps,
             f"child_{self._child_metric}": sums[f"child_{self._child_metric}"] / child_steps,
             "child_lr": float(getattr(self, "_last_child_lr", float("nan"))),
-            "controller_lr": self.config.controller.learning_rate, "controller_updates": int(updates),
         }
-        if updates:
-            for name in ("reward", "baseline", "entropy", "skip_rate", "controller_loss"):
-                record[("mean_" if name == "reward" else "") + name] = sums[name] / updates
+        record.update(self.strategy.epoch_record(
+            {name: sums[name] / max(updates, 1) for name in self.strategy.metric_names}, updates))
         if (epoch + 1) % run.eval_every_epochs == 0 and self._has_valid():
             valid = self.task.evaluate("valid", self.sample_arc, max_batches=run.max_eval_batches)
             record.update({f"valid_{key}": value for key, value in valid.items() if key != "examples"})
+        self.health.end_epoch(record, self.strategy, self.writer, epoch)
         report_epoch(record, self.writer, self.log, show=run.progress)
         for var in self.sums.values():
             var.assign(0.0)
@@ -172,7 +175,7 @@ class SearchRun:
 
 
 def search(config: Config, data=None) -> dict[str, Any]:
-    """Runs (or resumes) an ENAS search in ``config.run.output_dir`` and derives the architecture.
+    """Runs (or resumes) a search in ``config.run.output_dir`` and derives the architecture.
 
     Returns the contents of ``derived.json`` (best architecture string, score, top-k).
     """

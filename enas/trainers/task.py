@@ -13,7 +13,7 @@ Metrics come back as dicts of Python floats. A task's step functions are compile
 from __future__ import annotations
 
 import abc
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Optional
 
 
 class SearchTask(abc.ABC):
@@ -35,17 +35,25 @@ class SearchTask(abc.ABC):
     def train_step(self, arc) -> Mapping[str, float]:
         """One child minibatch with architecture ``arc``; returns at least ``loss``, ``lr``."""
 
-    @abc.abstractmethod
-    def reward(self, arc) -> float:
-        """The controller reward of ``arc`` on one validation minibatch (without entropy bonus)."""
+    #: the reward batch-norm modes (``--child_reward_bn``) the child can score with; () without BN.
+    reward_modes: tuple = ()
 
     @abc.abstractmethod
-    def evaluate(self, split: str, sample_arc: Callable[[], Any], max_batches: int = 0) -> Mapping[str, float]:
+    def reward(self, arc, mode: Optional[str] = None) -> float:
+        """The reward of ``arc`` on the next validation minibatch (without entropy bonus).
+
+        ``mode``: a reward batch-norm mode of :attr:`reward_modes` (None: the run's mode).
+        """
+
+    @abc.abstractmethod
+    def evaluate(self, split: str, sample_arc: Callable[[], Any], max_batches: int = 0,
+                 mode: Optional[str] = None) -> Mapping[str, float]:
         """Evaluates on ``split`` (``valid`` or ``test``); each batch uses ``sample_arc()``."""
 
     @abc.abstractmethod
-    def score(self, arc, num_batches: int) -> float:
-        """Derivation score of one architecture on ``num_batches`` validation batches."""
+    def score(self, arc, num_batches: int, mode: Optional[str] = None) -> float:
+        """Shared-weight score of one architecture on the first ``num_batches`` validation batches
+        (0: all), the same batches for every architecture."""
 
     @abc.abstractmethod
     def trackables(self) -> Mapping[str, Any]:

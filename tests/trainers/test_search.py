@@ -49,11 +49,11 @@ def test_each_step_function_traces_once_over_20_architectures(tmp_path, embedded
         task.reward(arc)
     assert task._train_fn.experimental_get_tracing_count() == 1
     assert task._eval_fn.experimental_get_tracing_count() == 1
-    sample = run.controller.sample(2)
+    sample = run.strategy.controller.sample(2)
     for _ in range(3):
-        run.reinforce.update(np.asarray(sample.tokens), np.array([0.5, 0.25], np.float32))
-    assert run.reinforce._update_function.experimental_get_tracing_count() == 1
-    assert run.controller.num_traces["sample"] == 1
+        run.strategy.reinforce.update(np.asarray(sample.tokens), np.array([0.5, 0.25], np.float32))
+    assert run.strategy.reinforce._update_function.experimental_get_tracing_count() == 1
+    assert run.strategy.controller.num_traces["sample"] == 1
 
 
 def test_interrupted_search_resumes_from_its_checkpoint(tmp_path, embedded_data, tiny_config):
