@@ -256,6 +256,45 @@ class SearchConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class RankConfig:
+    """A ranking evaluation of a search's shared weights (``enas-rank``, ``enas.trainers.rank``).
+
+    Args:
+      search_dir: output directory of a finished or interrupted search.
+      output_dir: where ``rank.json``, ``rank.png`` and the stand-alone runs go.
+      num_archs: architectures ranked (half the strategy's candidates, half uniform); at least 4.
+      train_epochs: stand-alone training epochs of each (the search's child settings, from scratch).
+      score_batches: validation batches of each shared-weight score (0: the whole split).
+      top_k: the k of the top-k overlap.
+      max_steps_per_epoch: cap on stand-alone training steps per epoch (0: full epochs).
+      seed: seed of the choice of architectures and of stand-alone training.
+      progress: print a line per architecture.
+    """
+
+    search_dir: str = ""
+    output_dir: str = ""
+    num_archs: int = 10
+    train_epochs: int = 3
+    score_batches: int = 0
+    top_k: int = 3
+    max_steps_per_epoch: int = 0
+    seed: int = 0
+    progress: bool = True
+
+    def validate(self) -> "RankConfig":
+        _check(bool(self.search_dir), "search_dir", "is required: the output directory of an enas-search run")
+        _check(bool(self.output_dir), "output_dir", "is required: where rank.json and the stand-alone runs go")
+        _check(self.num_archs >= 4, "rank_num_archs",
+               f"must be >= 4 (a rank correlation needs pairs; 10 or more mean something), got {self.num_archs}")
+        _check(self.train_epochs > 0, "rank_train_epochs", f"must be > 0, got {self.train_epochs}")
+        _check(self.score_batches >= 0, "rank_score_batches", f"must be >= 0 (0: all), got {self.score_batches}")
+        _check(0 < self.top_k < self.num_archs, "rank_top_k",
+               f"must be in [1, rank_num_archs - 1], got {self.top_k}")
+        _check(self.max_steps_per_epoch >= 0, "max_steps_per_epoch", f"must be >= 0, got {self.max_steps_per_epoch}")
+        return self
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     """Everything one run needs: data, child, controller, search and run schedule."""
 

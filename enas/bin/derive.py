@@ -27,6 +27,8 @@ def main(_argv):
     from enas.trainers.derive import derive  # pylint: disable=import-outside-toplevel
 
     derived = derive(FLAGS.output_dir, FLAGS.derive_num_samples, FLAGS.derive_top_k, FLAGS.derive_num_batches)
+    print(f"{derived['num_unique']} distinct architectures among {derived['num_samples']} samples of the "
+          f"{derived['strategy']} strategy (scored with {derived['reward_bn'] or 'the reward'}); the best:")
     for rank, entry in enumerate(derived["top"], 1):
         print(f"{rank:3d}  score {entry['score']:.4f}  {entry['arc']}")
 

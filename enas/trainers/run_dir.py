@@ -89,8 +89,8 @@ def load_run_config(output_dir: str) -> tuple[str, Config]:
     """The kind and :class:`Config` of the run stored in ``output_dir``."""
     path = os.path.join(output_dir, CONFIG_FILE)
     if not os.path.exists(path):
-        raise OutputDirError(f"{output_dir} holds no run ({CONFIG_FILE} is missing); pass the --output_dir "
-                             "of a finished or interrupted enas-search")
+        raise OutputDirError(f"{output_dir} holds no run ({CONFIG_FILE} is missing): it is not the output "
+                             "directory of a finished or interrupted enas-search")
     record = read_json(path)
     return record.get("kind", ""), Config.from_dict(record["config"])
 

@@ -83,3 +83,17 @@ def test_every_space_searches_and_trains_through_the_same_binaries(tmp_path, spa
     metrics = json.load(open(os.path.join(final_dir, "final_metrics.json")))
     assert metrics["arc"] == derived["best"]["arc"] and metrics["search_for"] == space
     assert any(key.startswith("test_") for key in metrics)
+
+
+def test_search_strategy_and_rank_bad_input_is_one_line_and_exit_2(tmp_path):
+    line = _one_clean_line(_run("search", "--baseline=cifar10_macro_search_smoke", f"--output_dir={tmp_path / 's'}",
+                                "--search_strategy=bogus"))
+    assert "--search_strategy: unknown strategy 'bogus'" in line and not os.path.exists(tmp_path / "s")
+    line = _one_clean_line(_run("search", "--baseline=cifar10_micro_search_smoke", f"--output_dir={tmp_path / 'm'}",
+                                "--child_reward_bn=moving"))
+    assert "--child_reward_bn: the micro space supports batch" in line
+    line = _one_clean_line(_run("rank", f"--search_dir={tmp_path}", f"--output_dir={tmp_path / 'r'}",
+                                "--rank_num_archs=3"))
+    assert "--rank_num_archs: must be >= 4" in line
+    line = _one_clean_line(_run("rank", f"--search_dir={tmp_path}", f"--output_dir={tmp_path / 'r'}"))
+    assert "not the output directory of a finished or interrupted enas-search" in line
