@@ -142,7 +142,8 @@ def table(args, results: list[dict]) -> str:
              f"K={args.num_random} uniform architectures per seed",
              f"{'architectures':40s} {'test accuracy (mean +- std over seeds)':>40s}"]
     for strategy in strategies:
-        lines.append(f"{strategy + '-derived best':40s} {_mean_spread([r['standalone'][strategy + '-derived'] for r in results]):>40s}")
+        figures = [r['standalone'][strategy + '-derived'] for r in results]
+        lines.append(f"{strategy + '-derived best':40s} {_mean_spread(figures):>40s}")
     uniform = [np.mean([v for k, v in r["standalone"].items() if k.startswith("uniform-")]) for r in results]
     lines.append(f"{'uniform random (mean of K)':40s} {_mean_spread(uniform):>40s}")
     best_uniform = [max(v for k, v in r["standalone"].items() if k.startswith("uniform-")) for r in results]

@@ -74,10 +74,8 @@ class Space:
         """
         mode = search_config.reward_bn or self.default_reward_bn
         if mode and mode not in self.reward_bn_modes:
-            supported = ", ".join(self.reward_bn_modes)
-            raise ConfigError(f"--child_reward_bn: the {self.name} space supports "
-                              f"{supported or 'no reward batch-norm mode (its child has no batch norm); leave it unset'}"
-                              f", not {mode!r}")
+            supported = ", ".join(self.reward_bn_modes) or "no mode (its child has no batch norm; leave it unset)"
+            raise ConfigError(f"--child_reward_bn: the {self.name} space supports {supported}, not {mode!r}")
         return mode
 
     def parse_arc(self, text: str, child_config) -> Any:

@@ -99,9 +99,9 @@ def rank(config: RankConfig, data=None) -> dict[str, Any]:
         raise ConfigError("--output_dir: must differ from --search_dir (the search's files stay untouched)")
     search_config, space, task, strategy = load_search(config.search_dir)
     os.makedirs(config.output_dir, exist_ok=True)
-    settings = {"search_dir": os.path.abspath(config.search_dir), **{
-        key: value for key, value in dataclasses.asdict(config).items() if key not in ("search_dir", "output_dir",
-                                                                                      "progress")}}
+    settings = {key: value for key, value in dataclasses.asdict(config).items()
+                if key not in ("search_dir", "output_dir", "progress")}
+    settings["search_dir"] = os.path.abspath(config.search_dir)
     state_path = os.path.join(config.output_dir, STATE_FILE)
     state = _check_resumable(state_path, settings)
     if state is None:
@@ -119,15 +119,16 @@ def rank(config: RankConfig, data=None) -> dict[str, Any]:
             continue
         if config.progress:
             print(f"rank: training {index + 1}/{len(entries)} ({entry['source']}) {entry['arc']}", flush=True)
-        final = standalone_config(search_config, entry["arc"], os.path.join(config.output_dir, "archs", f"{index:02d}"),
-                                  config)
+        arc_dir = os.path.join(config.output_dir, "archs", f"{index:02d}")
+        final = standalone_config(search_config, entry["arc"], arc_dir, config)
         metrics = train_final(final, data=data if data is not None else task.data)
         entry.update(standalone=standalone_quality(metrics), num_params=int(metrics["num_params"]),
                      standalone_metrics={k: v for k, v in metrics.items() if isinstance(v, (int, float))})
         run_dir.atomic_write_json(state_path, state)
         if config.progress:
-            modes = ", ".join(f"{mode} {score:.4f}" for mode, score in entry["shared_scores"].items())
-            print(f"rank: {index + 1}/{len(entries)} stand-alone {entry['standalone']:.4f}; shared: {modes}", flush=True)
+            shared = ", ".join(f"{mode} {score:.4f}" for mode, score in entry["shared_scores"].items())
+            print(f"rank: {index + 1}/{len(entries)} stand-alone {entry['standalone']:.4f}; shared: {shared}",
+                  flush=True)
     standalone = [entry["standalone"] for entry in entries]
     modes = list(entries[0]["shared_scores"])
     result = {

@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from enas.config import SearchConfig
-from enas.controller import Controller, Reinforce, SearchSpace
+from enas.controller import Controller, Reinforce
 from enas.errors import ConfigError, OutputDirError
 from enas.spaces import get_space
 from enas.strategies import SearchStrategy, available_strategies, get_strategy, make_strategy, register_strategy
