@@ -17,7 +17,7 @@ from enas.config import Config
 from enas.spaces import Space, set_training_progress
 from enas.trainers.optimizers import MomentumSGD
 from enas.trainers.schedules import child_learning_rate
-from enas.trainers.task import FinalTask, SearchTask
+from enas.trainers.task import FinalTask, SearchTask, check_num_classes
 
 AUX_LOSS_WEIGHT = 0.4  # ENAS / NASNet auxiliary-head weight.
 
@@ -39,6 +39,7 @@ class _ImageTaskBase:
 
         self.config = config
         self.data = data if data is not None else load_image_data(config.data)
+        check_num_classes(config.data, self.data.num_classes)
         self._epoch_iterator = None
         self.optimizer = MomentumSGD(learning_rate=config.child.lr_max, momentum=0.9, nesterov=True)
 
