@@ -56,6 +56,18 @@ def _slowness(hiddens):
     return tf.reduce_sum(tf.square(diff)) / tf.cast(tf.maximum(tf.size(diff), 1), diff.dtype)
 
 
+def regularisers(child, hiddens, decayed_weights):
+    """The training loss's penalties: L2 on ``decayed_weights``, activation (alpha), slowness (beta)."""
+    total = tf.zeros([], hiddens.dtype)
+    if child.activation_reg > 0:
+        total += child.activation_reg * tf.reduce_mean(tf.square(hiddens))
+    if child.slowness_reg > 0:
+        total += child.slowness_reg * _slowness(hiddens)
+    if child.l2_reg > 0:
+        total += child.l2_reg * tf.add_n([tf.reduce_sum(tf.square(w)) for w in decayed_weights])
+    return total
+
+
 class _LanguageTaskBase:
     """What the search and final language tasks share: data, optimizer, state, train/eval steps."""
 
@@ -101,7 +113,7 @@ class _LanguageTaskBase:
         return tf.TensorSpec([batch, None], tf.int32)
 
     def _make_train_fn(self, forward: Callable, decayed_weights: Callable, extra_specs: list):
-        """One SGD step on a window: CE + L2 + slowness, clipping, state carried to the next window."""
+        """One SGD step on a window: CE + :func:`regularisers`, clipping, state carried to the next window."""
         model, optimizer, child, state = self.model, self.optimizer, self.config.child, self.train_state
 
         def step(inputs, targets, lr, *extra):
@@ -109,14 +121,7 @@ class _LanguageTaskBase:
             with tf.GradientTape() as tape:
                 logits, new_state, hiddens = forward(inputs, state.read_value(), *extra)
                 loss = tf.reduce_mean(_token_cross_entropy(targets, logits))
-                total = loss
-                if child.activation_reg > 0:
-                    total += child.activation_reg * tf.reduce_mean(tf.square(hiddens))
-                if child.slowness_reg > 0:
-                    total += child.slowness_reg * _slowness(hiddens)
-                if child.l2_reg > 0:
-                    total += child.l2_reg * tf.add_n(
-                        [tf.reduce_sum(tf.square(w)) for w in decayed_weights(*extra)])
+                total = loss + regularisers(child, hiddens, decayed_weights(*extra))
             grads = tape.gradient(total, variables)
             grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
             grad_norm = tf.linalg.global_norm(grads)
@@ -125,7 +130,7 @@ class _LanguageTaskBase:
             optimizer.learning_rate = lr
             optimizer.apply_gradients(zip(grads, variables))
             state.assign(tf.stop_gradient(new_state))
-            return loss, grad_norm
+            return loss, grad_norm, total
 
         batch = self.data.train.shape[0]
         signature = [self._token_spec(batch), self._token_spec(batch), tf.TensorSpec([], tf.float32),
@@ -147,10 +152,10 @@ class _LanguageTaskBase:
         window = self._next_window()
         inputs, targets = window_batch(self.data.train, window)
         lr = self.config.child.lr * window.lr_scale
-        loss, grad_norm = self._train_fn(inputs, targets, tf.constant(lr, tf.float32), *extra)
+        loss, grad_norm, total = self._train_fn(inputs, targets, tf.constant(lr, tf.float32), *extra)
         loss = float(loss)
         return {"loss": loss, "ppl": math.exp(min(loss, 700.0)), "lr": lr, "grad_norm": float(grad_norm),
-                "bptt": float(window.length)}
+                "bptt": float(window.length), "total_loss": float(total)}
 
     def _evaluate(self, split: str, max_batches: int, next_extra: Callable[[], tuple]) -> Mapping[str, float]:
         """Mean per-token loss and perplexity over ``split`` (fixed windows, state carried from zeros)."""
