@@ -39,7 +39,12 @@ def test_published_micro_final_network(aux, expected):
     space, arc, config = _published("cifar10_micro_final")
     assert (config.child.num_layers, config.child.out_filters, config.data.num_classes) == (15, 36, 10)
     child = dataclasses.replace(config.child, use_aux_heads=aux)
-    assert _trainable(space.build_fixed_child(arc, child, config.data.num_classes, (32, 32, 3))) == expected
+    model = space.build_fixed_child(arc, child, config.data.num_classes, (32, 32, 3))
+    assert _trainable(model) == expected
+    if aux:  # the 768-channel conv has a 2x2 kernel with SAME padding, as the official code
+        conv = model.get_layer("aux_head_conv")
+        assert conv.padding == "same" and conv.kernel.shape[:2] == (2, 2)
+        assert tuple(conv.output.shape[1:]) == (2, 2, 768)
 
 
 @pytest.mark.parametrize("extra, expected, variant", [
