@@ -127,6 +127,12 @@ class ImageSearchTask(_ImageTaskBase, SearchTask):
             lambda images, labels, arc: _correct(labels, model(images, arc, training=False)),
             input_signature=[self._image_spec(None), tf.TensorSpec([None], tf.int32), arc_spec],
             jit_compile=config.run.jit_compile)
+        # A child that asks for it (micro, --child_reward_dropout, as the official micro search)
+        # computes rewards with its dropout on; batch norm is as in evaluation.
+        self._reward_fn = self._eval_fn if not getattr(model, "reward_dropout", False) else tf.function(
+            lambda images, labels, arc: _correct(labels, model(images, arc, training=False, dropout=True)),
+            input_signature=[self._image_spec(None), tf.TensorSpec([None], tf.int32), arc_spec],
+            jit_compile=config.run.jit_compile)
         self._reward_iterator = None
         # How many reward batches were read: checkpointed, so a resumed search reads the batches an
         # uninterrupted one would.
@@ -140,7 +146,7 @@ class ImageSearchTask(_ImageTaskBase, SearchTask):
             self._reward_iterator = iter(self.data.reward_stream().skip(int(self.reward_batches.numpy())))
         images, labels = next(self._reward_iterator)
         self.reward_batches.assign_add(1)
-        return float(self._eval_fn(images, labels, tf.convert_to_tensor(arc, tf.int32))) / int(labels.shape[0])
+        return float(self._reward_fn(images, labels, tf.convert_to_tensor(arc, tf.int32))) / int(labels.shape[0])
 
     def evaluate(self, split: str, sample_arc: Callable[[], Any], max_batches: int = 0) -> Mapping[str, float]:
         correct = total = 0

@@ -48,6 +48,9 @@ def test_each_step_function_traces_once_over_20_architectures(tmp_path, embedded
         task.train_step(arc)
         task.reward(arc)
     assert task._train_fn.experimental_get_tracing_count() == 1
+    assert task._reward_fn.experimental_get_tracing_count() == 1  # micro: its own (dropout on)
+    for arc in arcs[:2]:
+        task.evaluate("valid", lambda arc=arc: arc, max_batches=1)
     assert task._eval_fn.experimental_get_tracing_count() == 1
     sample = run.controller.sample(2)
     for _ in range(3):
