@@ -16,8 +16,9 @@ Per reference section 1.1 (fixed mode) with the official code's gaps filled as t
 * after each pool layer (``macro.pool_layers``) the width doubles (C -> 2C -> 4C) and every stored
   layer that a later layer still reads goes through its own factorized reduction. The official code
   also built reductions for layers nobody reads again; they cannot change the output, so we leave
-  them out (they hold no trainable weights of the model's output, and the official code's counts
-  above are reproduced without them);
+  them out (an architecture with such layers then counts fewer parameters than the official graph;
+  in the published 24-layer arc every stored layer is read after both pooling layers, so nothing is
+  left out and the counts above are the official graph's);
 * head: global average pool -> dropout(1 - keep_prob) -> dense(num_classes, no bias).
 
 Only built-in Keras layers and the registered ``FactorizedReduction`` are used, so the model saves
