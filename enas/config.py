@@ -35,6 +35,11 @@ class DataConfig:
       seed: seed of shuffling and augmentation.
       bptt_steps: language model: tokens per BPTT window.
       variable_bptt: language model: AWD-style variable window lengths.
+      num_classes: classes (image datasets) or vocabulary size (PTB) the run expects; 0: unknown,
+        taken from the data (runs check a non-zero value against the data; ``enas-describe``
+        needs it).
+      test_batch_size: language model: test streams (enas_lm final training: 1); 0: as
+        ``eval_batch_size``.
     """
 
     dataset: str = "embedded"
@@ -46,6 +51,8 @@ class DataConfig:
     seed: int = 0
     bptt_steps: int = 35
     variable_bptt: bool = False
+    num_classes: int = 0
+    test_batch_size: int = 0
 
     def validate(self) -> "DataConfig":
         _check(self.valid_size >= 0, "valid_size", f"must be >= 0, got {self.valid_size}")
@@ -53,6 +60,9 @@ class DataConfig:
         _check(self.eval_batch_size > 0, "eval_batch_size", f"must be > 0, got {self.eval_batch_size}")
         _check(self.cutout_size >= 0, "child_cutout_size", f"must be >= 0 (0 disables cutout), got {self.cutout_size}")
         _check(self.bptt_steps > 0, "child_bptt_steps", f"must be > 0, got {self.bptt_steps}")
+        _check(self.num_classes >= 0, "num_classes", f"must be >= 0 (0: from the data), got {self.num_classes}")
+        _check(self.test_batch_size >= 0, "test_batch_size",
+               f"must be >= 0 (0: as --eval_batch_size), got {self.test_batch_size}")
         return self
 
 
@@ -68,7 +78,7 @@ class ChildConfig:
       num_branches: number of candidate ops (macro 6, micro 5; rnn: activations, 4).
       keep_prob: dropout keep probability before the classifier.
       drop_path_keep_prob: micro fixed child: final drop-path keep probability.
-      use_aux_heads: micro fixed child: auxiliary head (weight 0.4).
+      use_aux_heads: micro child, search and final: auxiliary head (loss weight 0.4).
       l2_reg: L2 weight decay coefficient.
       lr_max, lr_min, lr_T_0, lr_T_mul: cosine schedule with warm restarts (epochs).
       lr: constant learning rate where no cosine schedule is used (rnn).
@@ -77,7 +87,18 @@ class ChildConfig:
       hidden_size: rnn: hidden and embedding size.
       embed_keep, input_keep, hidden_keep, output_keep: rnn dropouts (keep probabilities).
       slowness_reg: rnn: slowness regulariser beta.
-      average_after_epochs: rnn final training: ASGD-style weight averaging from this epoch (0: off).
+      embedding_keep: rnn: keep probability of enas_lm's embedding dropout ``drop_i`` (a second
+        ``[B, H]`` mask on the embedded input, besides ``input_keep``).
+      activation_reg: rnn: enas_lm's ``alpha``, weight of ``mean(h_t^2)`` in the training loss.
+      init_range: rnn: weights start uniform in ``[-init_range, init_range]``; None: enas_lm's
+        value for the role (search child 0.04, fixed child 0.05).
+      average_patience: rnn final training: start ASGD-style weight averaging once the validation
+        perplexity is worse than the best of all evaluations before the last ``average_patience``
+        ones (enas_lm's ``best_valid_ppl_threshold``); 0: no averaging.
+      sep_as_conv: macro fixed child: build the "separable" ops as full k x k convolutions, as the
+        official fixed macro child did.
+      reward_dropout: micro search: keep dropout active when the controller's reward is computed
+        (the official micro search did); batch normalisation is unaffected.
     """
 
     search_for: str = "macro"
@@ -102,7 +123,12 @@ class ChildConfig:
     hidden_keep: float = 1.0
     output_keep: float = 1.0
     slowness_reg: float = 0.0
-    average_after_epochs: int = 0
+    embedding_keep: float = 1.0
+    activation_reg: float = 0.0
+    init_range: Optional[float] = None
+    average_patience: int = 0
+    sep_as_conv: bool = False
+    reward_dropout: bool = True
 
     def validate(self) -> "ChildConfig":
         _check(self.num_layers > 0, "child_num_layers", f"must be > 0, got {self.num_layers}")
@@ -112,7 +138,8 @@ class ChildConfig:
         for flag, value in (("child_keep_prob", self.keep_prob),
                             ("child_drop_path_keep_prob", self.drop_path_keep_prob),
                             ("child_lstm_e_keep", self.embed_keep), ("child_lstm_x_keep", self.input_keep),
-                            ("child_lstm_h_keep", self.hidden_keep), ("child_lstm_o_keep", self.output_keep)):
+                            ("child_lstm_h_keep", self.hidden_keep), ("child_lstm_o_keep", self.output_keep),
+                            ("child_lstm_i_keep", self.embedding_keep)):
             _check(0.0 < value <= 1.0, flag, f"is a keep probability and must be in (0, 1], got {value}")
         _check(self.l2_reg >= 0, "child_l2_reg", f"must be >= 0, got {self.l2_reg}")
         _check(self.lr_max >= self.lr_min >= 0, "child_lr_max",
@@ -120,10 +147,20 @@ class ChildConfig:
         _check(self.lr_T_0 > 0, "child_lr_T_0", f"must be > 0, got {self.lr_T_0}")
         _check(self.lr_T_mul >= 1, "child_lr_T_mul", f"must be >= 1, got {self.lr_T_mul}")
         _check(self.grad_bound >= 0, "child_grad_bound", f"must be >= 0 (0 disables clipping), got {self.grad_bound}")
-        _check(self.average_after_epochs >= 0, "child_average_after_epochs",
-               f"must be >= 0 (0: off), got {self.average_after_epochs}")
+        _check(self.average_patience >= 0, "child_best_valid_ppl_threshold",
+               f"must be >= 0 (0: no averaging), got {self.average_patience}")
+        _check(self.activation_reg >= 0, "child_alpha", f"must be >= 0, got {self.activation_reg}")
+        _check(self.init_range is None or self.init_range > 0, "child_init_range",
+               f"must be > 0, got {self.init_range}")
         _check(self.hidden_size > 0, "child_lstm_hidden_size", f"must be > 0, got {self.hidden_size}")
         return self
+
+
+# Official controller settings per space: the CIFAR code (macro, micro) and enas_lm (rnn).
+CONTROLLER_DEFAULTS = {
+    "cifar": {"init_range": 0.1, "adam_beta1": 0.0, "adam_epsilon": 1e-3},
+    "rnn": {"init_range": 0.01, "adam_beta1": 0.9, "adam_epsilon": 1e-8},
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,13 +174,19 @@ class ControllerConfig:
       op_tanh_reduce: micro: op logits use ``tanh_constant / op_tanh_reduce``.
       entropy_weight: weight of the entropy bonus added to the reward.
       skip_target, skip_weight: macro: KL penalty toward a skip rate ``skip_target``.
-      learning_rate: Adam learning rate (beta1 = 0, epsilon 1e-3).
+      learning_rate: Adam learning rate.
       baseline_decay: EMA decay of the reward baseline.
       num_aggregate: samples whose gradients are averaged per applied update.
       train_steps: updates per controller phase.
       train_every: epochs between controller phases.
       grad_bound: gradient norm bound (0: no clipping).
       seed: sampling seed.
+      init_range: weights start uniform in ``[-init_range, init_range]``.
+      adam_beta1, adam_epsilon: Adam's beta1 and epsilon.
+        These three default to None, the official value of the space (:data:`CONTROLLER_DEFAULTS`):
+        the CIFAR code's 0.1, 0.0 and 1e-3, enas_lm's 0.01 and Adam's defaults 0.9 and 1e-8 for
+        ``rnn``. A :class:`Config` fills them from ``child.search_for``; a lone ControllerConfig
+        leaves them to :meth:`resolved`.
     """
 
     lstm_size: int = 64
@@ -161,6 +204,15 @@ class ControllerConfig:
     train_every: int = 2
     grad_bound: float = 0.0
     seed: int = 0
+    init_range: Optional[float] = None
+    adam_beta1: Optional[float] = None
+    adam_epsilon: Optional[float] = None
+
+    def resolved(self, search_for: str = "") -> "ControllerConfig":
+        """A copy whose unset (None) official-default fields hold the value of space ``search_for``."""
+        defaults = CONTROLLER_DEFAULTS.get(search_for, CONTROLLER_DEFAULTS["cifar"])
+        missing = {name: value for name, value in defaults.items() if getattr(self, name) is None}
+        return dataclasses.replace(self, **missing) if missing else self
 
     def validate(self) -> "ControllerConfig":
         _check(self.lstm_size > 0, "controller_lstm_size", f"must be > 0, got {self.lstm_size}")
@@ -177,6 +229,12 @@ class ControllerConfig:
         _check(self.train_steps >= 0, "controller_train_steps", f"must be >= 0, got {self.train_steps}")
         _check(self.train_every > 0, "controller_train_every", f"must be > 0, got {self.train_every}")
         _check(self.grad_bound >= 0, "controller_grad_bound", f"must be >= 0, got {self.grad_bound}")
+        _check(self.init_range is None or self.init_range > 0, "controller_init_range",
+               f"must be > 0, got {self.init_range}")
+        _check(self.adam_beta1 is None or 0 <= self.adam_beta1 < 1, "controller_adam_beta1",
+               f"must be in [0, 1), got {self.adam_beta1}")
+        _check(self.adam_epsilon is None or self.adam_epsilon > 0, "controller_adam_epsilon",
+               f"must be > 0, got {self.adam_epsilon}")
         return self
 
 
@@ -303,6 +361,10 @@ class Config:
     controller: ControllerConfig = dataclasses.field(default_factory=ControllerConfig)
     run: RunConfig = dataclasses.field(default_factory=RunConfig)
     search: SearchConfig = dataclasses.field(default_factory=SearchConfig)
+
+    def __post_init__(self):
+        # The controller's unset official defaults depend on the space the child searches.
+        object.__setattr__(self, "controller", self.controller.resolved(self.child.search_for))
 
     def validate(self) -> "Config":
         self.data.validate()

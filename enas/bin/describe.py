@@ -3,8 +3,13 @@
 Usage::
 
     enas-describe --baseline=cifar10_micro_final
-    enas-describe --search_for=macro --child_num_layers=4 --child_num_branches=6 \\
-        --child_out_filters=16 --child_fixed_arc="0 1 0 2 1 1 3 0 0 1" --dot_file=arc.dot
+    enas-describe --baseline=cifar10_macro_final --child_sep_as_conv   # the official code's variant
+    enas-describe --baseline=ptb_final
+    enas-describe --search_for=macro --child_num_layers=4 --child_num_branches=6 --num_classes=10 \\
+        --dataset=cifar10 --child_out_filters=16 --child_fixed_arc="0 1 0 2 1 1 3 0 0 1" --dot_file=arc.dot
+
+The parameter counts are of trainable weights. The number of classes (vocabulary size for ``rnn``)
+comes from ``--num_classes``, which the baselines carry; describe refuses to guess it.
 
 With ``--dot_file`` it writes the DOT diagram, and a PNG beside it when graphviz's ``dot`` is
 installed.
@@ -21,12 +26,29 @@ from enas.bin import common
 FLAGS = flags.FLAGS
 
 
+# Input shapes (H, W, C) of the image datasets whose shape is known without reading them.
+KNOWN_IMAGE_SHAPES = {"cifar10": (32, 32, 3), "cifar100": (32, 32, 3), "svhn_cropped": (32, 32, 3),
+                      "mnist": (28, 28, 1), "fashion_mnist": (28, 28, 1), "embedded": (28, 28, 1)}
+
+
 def define_flags():
     enas_flags.define_flags()
-    flags.DEFINE_integer("image_size", 32, "Input height and width the parameter/FLOP counts assume.")
-    flags.DEFINE_integer("image_channels", 3, "Input channels.")
-    flags.DEFINE_integer("num_classes", 10, "Classes (image spaces) or vocabulary size (rnn).")
+    flags.DEFINE_integer("image_size", 0, "Input height and width the parameter/FLOP counts assume; 0: the "
+                         "--dataset's own (known for cifar10, cifar100, svhn_cropped, mnist, fashion_mnist, "
+                         "embedded).")
+    flags.DEFINE_integer("image_channels", 0, "Input channels; 0: the --dataset's own.")
     flags.DEFINE_string("dot_file", "", "Write a graphviz DOT diagram here (and a PNG beside it with graphviz).")
+
+
+def _input_shape(dataset: str):
+    """The image shape the counts assume: the flags, else the dataset's known shape; never a guess."""
+    known = KNOWN_IMAGE_SHAPES.get(dataset)
+    size = FLAGS.image_size or (known[0] if known else 0)
+    channels = FLAGS.image_channels or (known[2] if known else 0)
+    if not size or not channels:
+        common.fail(f"--image_size/--image_channels: the input shape of --dataset={dataset} is not known "
+                    "here; pass both")
+    return (size, size, channels)
 
 
 def main(_argv):
@@ -36,9 +58,13 @@ def main(_argv):
     space = get_space(config.child.search_for)
     if not config.child.fixed_arc:
         common.fail("--child_fixed_arc: required: the architecture string to describe")
+    if not config.data.num_classes:
+        noun = "vocabulary size" if space.task == "language" else "number of classes"
+        common.fail(f"--num_classes: the {noun} of --dataset={config.data.dataset} is needed to count the "
+                    "parameters (the baselines carry it); pass --num_classes")
     arc = space.parse_arc(config.child.fixed_arc, config.child)
-    shape = (FLAGS.image_size, FLAGS.image_size, FLAGS.image_channels) if space.task == "image" else None
-    print(space.describe(arc, config.child, FLAGS.num_classes, shape))
+    shape = _input_shape(config.data.dataset) if space.task == "image" else None
+    print(space.describe(arc, config.child, config.data.num_classes, shape))
     if FLAGS.dot_file:
         if space.to_dot is None:
             common.fail(f"--dot_file: the {space.name} space has no diagram")

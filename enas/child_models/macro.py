@@ -230,12 +230,17 @@ def describe(arc: MacroArc, child_config, num_classes: int, input_shape) -> str:
     """Parameters, multiply-adds and a one-line-per-layer diagram of the fixed child."""
     from enas.child_models import macro_fixed  # pylint: disable=import-outside-toplevel
     model = build_fixed_child(arc, child_config, num_classes, input_shape)
-    params, madds = model.count_params(), macro_fixed.multiply_adds(model)
+    params = sum(math.prod(weight.shape) for weight in model.trainable_weights)
+    madds = macro_fixed.multiply_adds(model)
+    variant = ("separable ops built as full k x k convolutions, as the official code (--child_sep_as_conv)"
+               if getattr(child_config, "sep_as_conv", False) else
+               "real separable convolutions (the official code's full convolutions: --child_sep_as_conv)")
     lines = [f"macro architecture, {arc.num_layers} layers, C={child_config.out_filters} "
              f"(doubled after layers {list(pool_layers(arc.num_layers))}), input {tuple(input_shape)}, "
              f"{num_classes} classes",
              f"arc: {arc.to_string(grouped=True)}",
-             f"parameters: {params:,}",
+             f"variant: {variant}",
+             f"trainable parameters: {params:,}",
              f"multiply-adds per image: {madds:,} ({madds / 1e6:.1f}M)",
              f"stem: conv_3x3 -> {(input_shape[0], input_shape[1], child_config.out_filters)}"]
     for layer, shape in enumerate(_layer_shapes(arc, child_config, input_shape)):

@@ -5,7 +5,9 @@ Per reference section 1.1 (fixed mode) with the official code's gaps filled as t
 * stem: 3x3 conv(C) + BN, no ReLU;
 * conv ops: ReLU -> 1x1 conv -> BN -> ReLU -> kxk conv -> BN;
 * sep-conv ops: the same with a *real* separable kxk conv (depthwise, multiplier 1, then pointwise);
-  the official code built them as full convs;
+  the official code built them as full kxk convs, which ``ChildConfig.sep_as_conv``
+  (``--child_sep_as_conv``) reproduces (the published 24-layer arc at C=96: 42,559,392 trainable
+  parameters that way, 30,947,424 with real separable convs);
 * pooling ops (unimplemented in the official code): ReLU -> 1x1 conv -> BN -> 3x3 pool, stride 1,
   SAME, i.e. the conv ops' pre-activated 1x1 projection followed by the pool;
 * layer i > 0: ``out = BN(1x1 conv(ReLU(concat[selected earlier layers..., op_out])))`` projected
@@ -14,7 +16,9 @@ Per reference section 1.1 (fixed mode) with the official code's gaps filled as t
 * after each pool layer (``macro.pool_layers``) the width doubles (C -> 2C -> 4C) and every stored
   layer that a later layer still reads goes through its own factorized reduction. The official code
   also built reductions for layers nobody reads again; they cannot change the output, so we leave
-  them out (the parameter count is therefore lower than the official graph's);
+  them out (an architecture with such layers then counts fewer parameters than the official graph;
+  in the published 24-layer arc every stored layer is read after both pooling layers, so nothing is
+  left out and the counts above are the official graph's);
 * head: global average pool -> dropout(1 - keep_prob) -> dense(num_classes, no bias).
 
 Only built-in Keras layers and the registered ``FactorizedReduction`` are used, so the model saves
@@ -37,9 +41,11 @@ def _conv(filters: int, size: int, name: str) -> keras.layers.Conv2D:
                                kernel_initializer=he_normal, name=name)
 
 
-def _fixed_op(x, op_id: int, filters: int, prefix: str):
-    """The body of op ``op_id`` at width ``filters``."""
+def _fixed_op(x, op_id: int, filters: int, prefix: str, sep_as_conv: bool = False):
+    """The body of op ``op_id`` at width ``filters`` (``sep_as_conv``: sep ops as full convs)."""
     kind, size = OP_KINDS[op_id]
+    if kind == "sep" and sep_as_conv:
+        kind = "conv"
     x = keras.layers.ReLU(name=f"{prefix}_input_relu")(x)
     x = _conv(filters, 1, f"{prefix}_input_conv")(x)
     x = batch_norm(name=f"{prefix}_input_bn")(x)
@@ -65,7 +71,7 @@ def build_fixed_child(arc, child_config, num_classes: int, input_shape) -> keras
     stored = [batch_norm(name="stem_bn")(x)]
     for layer, op_id in enumerate(arc.ops):
         prefix = f"layer{layer}_{macro.OP_NAMES[op_id]}"
-        out = _fixed_op(stored[-1], op_id, filters, prefix)
+        out = _fixed_op(stored[-1], op_id, filters, prefix, getattr(child_config, "sep_as_conv", False))
         if layer > 0:
             inputs = [stored[j] for j, bit in enumerate(arc.skips[layer]) if bit] + [out]
             x = keras.layers.Concatenate(name=f"layer{layer}_concat")(inputs) if len(inputs) > 1 else out

@@ -94,15 +94,17 @@ def _cell(inputs, nodes, filters: int, stride: int, cell_id: int, drop_path):
 
 
 def _aux_head(x, num_classes: int):
-    """ReLU -> avg-pool 5x5/3 VALID -> 1x1 conv 128 + BN + ReLU -> full-size conv 768 + BN + ReLU -> GAP -> dense."""
+    """ReLU -> avg-pool 5x5/3 VALID -> 1x1 conv 128 + BN + ReLU -> map-size conv 768 (SAME) + BN + ReLU -> GAP
+    -> dense."""
     x = keras.layers.ReLU(name=f"{AUX_PREFIX}_relu")(x)
     # The official 5x5 pool, shrunk to the feature map when that is smaller (small test images).
     pool = min(5, x.shape[1], x.shape[2])
     x = keras.layers.AveragePooling2D(pool, strides=3, padding="valid", name=f"{AUX_PREFIX}_pool")(x)
     x = keras.layers.Conv2D(128, 1, use_bias=False, kernel_initializer=he_normal, name=f"{AUX_PREFIX}_proj_conv")(x)
     x = keras.layers.ReLU(name=f"{AUX_PREFIX}_proj_relu")(batch_norm(name=f"{AUX_PREFIX}_proj_bn")(x))
-    x = keras.layers.Conv2D(768, (x.shape[1], x.shape[2]), use_bias=False, kernel_initializer=he_normal,
-                            name=f"{AUX_PREFIX}_conv")(x)
+    # A kernel the size of the map, SAME padding as the official code (a 2x2 map stays 2x2 before GAP).
+    x = keras.layers.Conv2D(768, (x.shape[1], x.shape[2]), padding="same", use_bias=False,
+                            kernel_initializer=he_normal, name=f"{AUX_PREFIX}_conv")(x)
     x = keras.layers.ReLU(name=f"{AUX_PREFIX}_conv_relu")(batch_norm(name=f"{AUX_PREFIX}_conv_bn")(x))
     x = keras.layers.GlobalAveragePooling2D(name=f"{AUX_PREFIX}_gap")(x)
     return keras.layers.Dense(num_classes, use_bias=False, kernel_initializer=he_normal,

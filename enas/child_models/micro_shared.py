@@ -13,13 +13,18 @@ Search semantics follow the official search graph (reference section 1.2):
   (:class:`enas.child_models.cell_ops.SharedSlot`);
 * cell output: all B + 2 nodes concatenated, the read ones masked to 0, ReLU -> 1x1 conv to C -> BN
   (:class:`enas.child_models.cell_ops.LooseEndProjection`);
-* head ReLU -> global average pool -> dropout -> dense (no bias, as in the official code).
+* head ReLU -> global average pool -> dropout -> dense (no bias, as in the official code);
+* with ``use_aux_heads`` (as the official micro search script), an auxiliary head on the output of
+  cell ``2*(L//3)+2`` (the first normal cell of the last stage), as in the fixed child but with
+  batch-statistics BN: ``call(..., training=True)`` then returns ``(logits, aux_logits)``, which the
+  trainer weights 0.4; any other call returns the logits alone.
 
 Batch norm uses batch statistics ALWAYS, also with ``training=False``: the official code forces
 ``is_training=True`` for every micro search graph (train, valid, test, reward), so the search child
 keeps no moving averages (the BN inside factorized reductions, shared with the macro space, is called
-with ``training=True``; its moving averages are never read). ``training`` only switches dropout.
-The search child has no auxiliary head (it is a final-training device, ``child_use_aux_heads``).
+with ``training=True``; its moving averages are never read). ``training`` switches dropout (and the
+auxiliary head); ``call(..., dropout=True)`` keeps dropout on in an inference call, which is how the
+official micro search computed its rewards (``reward_dropout``, ``--child_reward_dropout``).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from enas.child_models.ops import FactorizedReduction, he_normal
 from enas.errors import ConfigError
 
 NUM_OPS = 5
+AUX_PREFIX = "aux_head"  # the fixed child's aux-head layer names start with it too
 
 
 def reduction_cell_ids(num_layers: int) -> tuple[int, int]:
@@ -108,6 +114,51 @@ class SearchCell(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="enas")
+class SearchAuxHead(keras.layers.Layer):
+    """The auxiliary head of the search child, batch-statistics BN (the official search graph's).
+
+    ReLU -> avg-pool 5x5 stride 3 VALID -> 1x1 conv 128 + BN + ReLU -> conv 768 with a kernel the
+    size of the map, SAME padding, + BN + ReLU -> global average pool -> dense (no bias).
+
+    Args:
+      channels: input channels.
+      spatial: input height (= width) at the head, which fixes the pool and kernel sizes.
+      num_classes: classifier outputs.
+    """
+
+    def __init__(self, channels: int, spatial: int, num_classes: int, **kwargs):
+        super().__init__(**kwargs)
+        self.channels, self.spatial, self.num_classes = int(channels), int(spatial), int(num_classes)
+        self.pool_size = min(5, self.spatial)  # the official 5x5, shrunk for small test images
+        self.map_size = (self.spatial - self.pool_size) // 3 + 1
+        self.pool = keras.layers.AveragePooling2D(self.pool_size, strides=3, padding="valid", name="pool")
+        self.proj_conv = keras.layers.Conv2D(128, 1, use_bias=False, kernel_initializer=he_normal, name="proj_conv")
+        self.proj_bn = SearchBatchNorm(128, name="proj_bn")
+        self.conv = keras.layers.Conv2D(768, self.map_size, padding="same", use_bias=False,
+                                        kernel_initializer=he_normal, name="conv")
+        self.conv_bn = SearchBatchNorm(768, name="conv_bn")
+        self.classifier = keras.layers.Dense(self.num_classes, use_bias=False, kernel_initializer=he_normal,
+                                             name="classifier")
+
+    def build(self, input_shape=None):
+        self.proj_conv.build((None, self.map_size, self.map_size, self.channels))
+        self.proj_bn.build()
+        self.conv.build((None, self.map_size, self.map_size, 128))
+        self.conv_bn.build()
+        self.classifier.build((None, 768))
+
+    def call(self, x):
+        x = self.pool(ops.relu(x))
+        x = ops.relu(self.proj_bn(self.proj_conv(x)))
+        x = ops.relu(self.conv_bn(self.conv(x)))
+        return self.classifier(ops.mean(x, axis=[1, 2]))
+
+    def get_config(self):
+        return {**super().get_config(), "channels": self.channels, "spatial": self.spatial,
+                "num_classes": self.num_classes}
+
+
+@keras.saving.register_keras_serializable(package="enas")
 class SharedMicroChild(keras.Model):
     """The micro search child; ``call(images, arc, training=None)`` with ``arc`` int32 ``[8B]``.
 
@@ -121,15 +172,21 @@ class SharedMicroChild(keras.Model):
       num_branches: candidate ops (``child_num_branches``, at most 5).
       keep_prob: dropout keep probability before the classifier (``child_keep_prob``).
       num_classes: classifier outputs.
+      use_aux_heads: the auxiliary head (``child_use_aux_heads``); training calls return
+        ``(logits, aux_logits)``.
+      reward_dropout: whether rewards should be computed with dropout on (``child_reward_dropout``);
+        read by the trainer, which then calls with ``dropout=True``.
     """
 
     def __init__(self, num_layers: int, num_cells: int, out_filters: int, num_branches: int = NUM_OPS,
-                 keep_prob: float = 1.0, num_classes: int = 10, **kwargs):
+                 keep_prob: float = 1.0, num_classes: int = 10, use_aux_heads: bool = False,
+                 reward_dropout: bool = False, **kwargs):
         super().__init__(**kwargs)
         if not 1 <= num_branches <= NUM_OPS:
             raise ConfigError(f"--child_num_branches: the micro space has {NUM_OPS} ops; got {num_branches}")
         self.num_layers, self.num_cells, self.out_filters = int(num_layers), int(num_cells), int(out_filters)
         self.num_branches, self.keep_prob, self.num_classes = int(num_branches), float(keep_prob), int(num_classes)
+        self.use_aux_heads, self.reward_dropout = bool(use_aux_heads), bool(reward_dropout)
         self.reduction_ids = reduction_cell_ids(self.num_layers)
         stem_filters = 3 * self.out_filters
         self.stem_conv = keras.layers.Conv2D(stem_filters, 3, padding="same", use_bias=False,
@@ -152,9 +209,17 @@ class SharedMicroChild(keras.Model):
         self.classifier = keras.layers.Dense(self.num_classes, use_bias=False, kernel_initializer=he_normal,
                                              name="classifier")
         self._final_filters = filters
+        self.aux_cell = self.reduction_ids[-1] + 1
+        self.aux_head = None
 
     def build(self, input_shape):
-        """Creates every weight; only the stem depends on ``input_shape`` (its channels)."""
+        """Creates every weight; the stem depends on ``input_shape``'s channels, the aux head on its size."""
+        if self.use_aux_heads and self.aux_head is None:
+            spatial = int(input_shape[1])
+            for _ in self.reduction_ids:  # each factorized reduction halves the map (rounding up)
+                spatial = (spatial + 1) // 2
+            self.aux_head = SearchAuxHead(self._final_filters, spatial, self.num_classes, name=AUX_PREFIX)
+            self.aux_head.build()
         self.stem_conv.build(input_shape)
         self.stem_bn.build()
         for reduction, channels in zip(self.input_reductions, self._reduction_input_channels):
@@ -163,12 +228,17 @@ class SharedMicroChild(keras.Model):
             cell.build()
         self.classifier.build((None, self._final_filters))
 
-    def call(self, images, arc, training=None):
-        return self.forward(images, ops.convert_to_tensor(arc, "int32"), training)
+    def call(self, images, arc, training=None, dropout=None):
+        return self.forward(images, ops.convert_to_tensor(arc, "int32"), training, dropout)
 
-    def forward(self, images, tokens, training=None):
-        """Logits for ``tokens``: an int32 tensor (chosen in the graph) or a tuple of ints (in Python)."""
+    def forward(self, images, tokens, training=None, dropout=None):
+        """Logits for ``tokens``: an int32 tensor (chosen in the graph) or a tuple of ints (in Python).
+
+        ``training=True`` with the aux head returns ``(logits, aux_logits)``; ``dropout`` (default:
+        ``training``) switches the head's dropout alone, batch norm being batch-statistics anyway.
+        """
         normal, reduction = tokens[:4 * self.num_cells], tokens[4 * self.num_cells:]
+        aux_logits = None
         x = self.stem_bn(self.stem_conv(images))
         layers = [x, x]
         reductions = iter(self.input_reductions)
@@ -180,13 +250,17 @@ class SharedMicroChild(keras.Model):
             else:
                 x = cell(layers, cell_tokens=normal)
             layers = [layers[-1], x]
+            if self.aux_head is not None and training is True and cell_id == self.aux_cell:
+                aux_logits = self.aux_head(x)
         x = ops.mean(ops.relu(x), axis=[1, 2])
-        return self.classifier(self.dropout(x, training=training))
+        logits = self.classifier(self.dropout(x, training=training if dropout is None else dropout))
+        return logits if aux_logits is None else (logits, aux_logits)
 
     def get_config(self):
         return {**super().get_config(), "num_layers": self.num_layers, "num_cells": self.num_cells,
                 "out_filters": self.out_filters, "num_branches": self.num_branches,
-                "keep_prob": self.keep_prob, "num_classes": self.num_classes}
+                "keep_prob": self.keep_prob, "num_classes": self.num_classes, "use_aux_heads": self.use_aux_heads,
+                "reward_dropout": self.reward_dropout}
 
     @classmethod
     def from_config(cls, config):
@@ -209,8 +283,8 @@ class StaticSearchChild(SharedMicroChild):
         super().__init__(**kwargs)
         self.arc_tokens = tuple(int(t) for t in arc_tokens)
 
-    def call(self, images, training=None):
-        return self.forward(images, self.arc_tokens, training)
+    def call(self, images, training=None, dropout=None):
+        return self.forward(images, self.arc_tokens, training, dropout)
 
     def get_config(self):
         return {**super().get_config(), "arc_tokens": list(self.arc_tokens)}
@@ -219,7 +293,9 @@ class StaticSearchChild(SharedMicroChild):
 def _child_arguments(child_config, num_classes: int) -> dict:
     return dict(num_layers=child_config.num_layers, num_cells=child_config.num_cells,
                 out_filters=child_config.out_filters, num_branches=child_config.num_branches,
-                keep_prob=child_config.keep_prob, num_classes=num_classes)
+                keep_prob=child_config.keep_prob, num_classes=num_classes,
+                use_aux_heads=child_config.use_aux_heads,
+                reward_dropout=getattr(child_config, "reward_dropout", False))
 
 
 def build_shared_child(child_config, num_classes: int, input_shape) -> SharedMicroChild:

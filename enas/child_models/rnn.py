@@ -154,7 +154,7 @@ def describe(arc: RnnArc, child_config, num_classes: int, input_shape=None) -> s
     params = num_fixed_params(arc.num_nodes, hidden, num_classes)
     lines = [f"rnn cell, {arc.num_nodes} searched nodes, hidden size {hidden}, vocabulary {num_classes}",
              f"arc: {arc.to_string()}",
-             f"parameters: {params:,} (embedding tied to the softmax: {num_classes * hidden:,})",
+             f"trainable parameters: {params:,} (embedding tied to the softmax: {num_classes * hidden:,})",
              "node 0: highway tanh([x_t, h_(t-1)])"]
     for index, (prev, func) in enumerate(zip(arc.prevs, arc.funcs)):
         lines.append(f"node {index + 1}: highway {ACTIVATION_NAMES[func]:<8} (node {prev})")
@@ -183,6 +183,11 @@ def _controller_space(child_config):
     return controller.SearchSpace.rnn(child_config.num_layers, child_config.num_branches)
 
 
+def _init_range(child_config, default: float) -> float:
+    value = getattr(child_config, "init_range", None)
+    return default if value is None else value
+
+
 def build_shared_child(child_config, num_classes: int, input_shape=None):
     """The shared-weight search child (:class:`rnn_models.RnnSharedChild`); ``num_classes``: vocabulary."""
     from enas.child_models import rnn_models  # pylint: disable=import-outside-toplevel
@@ -192,7 +197,8 @@ def build_shared_child(child_config, num_classes: int, input_shape=None):
                                 f"{NUM_ACTIVATIONS} activations ({', '.join(ACTIVATION_NAMES)})")
     return rnn_models.RnnSharedChild(
         vocab_size=num_classes, hidden_size=child_config.hidden_size, num_nodes=child_config.num_layers,
-        num_branches=child_config.num_branches, **rnn_models.keep_probs(child_config))
+        num_branches=child_config.num_branches, **rnn_models.keep_probs(child_config),
+        init_range=_init_range(child_config, rnn_models.SEARCH_INIT_RANGE))
 
 
 def build_fixed_child(arc: RnnArc, child_config, num_classes: int, input_shape=None):
@@ -202,7 +208,7 @@ def build_fixed_child(arc: RnnArc, child_config, num_classes: int, input_shape=N
     check_arc(arc, child_config)
     return rnn_models.RnnFixedChild(
         arc_tokens=arc.to_tokens(), vocab_size=num_classes, hidden_size=child_config.hidden_size,
-        **rnn_models.keep_probs(child_config))
+        **rnn_models.keep_probs(child_config), init_range=_init_range(child_config, rnn_models.FIXED_INIT_RANGE))
 
 
 SPACE = register_space(Space(

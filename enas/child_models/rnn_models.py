@@ -7,14 +7,15 @@ output ``h_t`` the mean of nodes 1..N. They differ only in where ``W_j``, ``prev
 come from:
 
 * :class:`RnnSharedChild` takes the architecture as an int32 tensor ``[2N]`` at call time. Its
-  weights are shared per (node, activation): a bank ``node_bank[N * F, H, 2H]`` whose row
-  ``(j - 1) * F + f`` is node j's matrix for activation f (as enas_lm, the matrix does not depend
-  on which earlier node is read). The rows of the sampled activations are gathered once per call,
-  before the time loop; inside it, ``keras.ops.switch`` on ``prev_j`` picks the earlier node state
-  and ``keras.ops.switch`` on ``f_j`` applies the activation (only the chosen branch runs; the
-  others get zero gradient). On CPU this measured faster than stacking the candidates and indexing
-  (``ops.take``) or one-hot weighted sums. One traced graph serves every architecture; the caller
-  must validate the architecture first, as ``ops.switch`` clips an out-of-range index silently.
+  weights are shared per (node, activation, previous node), as enas_lm's ``w_skip`` (node j owns an
+  ``[F, j, H, 2H]`` block): a bank ``node_bank[F * N (N + 1) / 2, H, 2H]`` whose row
+  ``F j (j - 1) / 2 + f j + prev`` is node j's matrix for activation f reading node prev. The rows
+  the architecture chooses are gathered once per call, before the time loop; inside it,
+  ``keras.ops.switch`` on ``prev_j`` picks the earlier node state and ``keras.ops.switch`` on
+  ``f_j`` applies the activation (only the chosen branch runs; the others get zero gradient). On
+  CPU this measured faster than stacking the candidates and indexing (``ops.take``) or one-hot
+  weighted sums. One traced graph serves every architecture; the caller must validate the
+  architecture first, as ``ops.switch`` and the gather clip an out-of-range index silently.
 * :class:`RnnFixedChild` is built for one architecture: one ``[H, 2H]`` matrix per node, the
   previous node and the activation chosen in Python.
 
@@ -31,12 +32,16 @@ matmul before the loop.
 Dropout is variational (one mask per call, the same at every time step of the window), as in
 enas_lm / AWD-LSTM, with keep probabilities (``child_lstm_*_keep``):
 
-* ``embed_keep``: word dropout -- whole embedding rows (words) dropped, every occurrence alike;
-* ``input_keep``: a ``[B, H]`` mask on the embedded input ``x_t`` (enas_lm's separate embedding
-  dropout ``drop_i`` is a second ``[B, H]`` mask on the same tensor, so it is folded in here);
-* ``hidden_keep``: one ``[B, H]`` mask on ``h_{t-1}`` into node 0 and on every node's input
-  ``s_prev`` (the highway's carry term stays unmasked);
-* ``output_keep``: a ``[B, H]`` mask on ``h_t`` before the softmax.
+* ``embed_keep`` (enas_lm ``drop_e``): word dropout -- whole embedding rows (words) dropped, every
+  occurrence alike;
+* ``embedding_keep`` (enas_lm ``drop_i``): a ``[B, H]`` mask on the embedded input ``x_t``;
+* ``input_keep`` (enas_lm ``drop_x``): a second, independent ``[B, H]`` mask on ``x_t`` where it
+  enters node 0 (enas_lm applies both, to the same tensor);
+* ``hidden_keep`` (enas_lm ``drop_l``): one ``[B, H]`` mask on ``h_{t-1}`` into node 0 and on every
+  node's input ``s_prev`` (the highway's carry term stays unmasked);
+* ``output_keep`` (enas_lm ``drop_o``): a ``[B, H]`` mask on ``h_t`` before the softmax.
+
+Evaluation (``training=False``) applies none of them.
 """
 
 from __future__ import annotations
@@ -48,14 +53,16 @@ from keras import ops
 
 # enas_lm activation order (ids 0..3); see ``enas.child_models.rnn.ACTIVATION_NAMES``.
 ACTIVATIONS = (ops.tanh, ops.relu, ops.sigmoid, lambda x: x)
-# Uniform initialisation range of every weight (enas_lm final training: +-0.05).
-INIT_RANGE = 0.05
+# Uniform initialisation range of every weight: enas_lm's search child +-0.04, fixed child +-0.05.
+SEARCH_INIT_RANGE = 0.04
+FIXED_INIT_RANGE = 0.05
 
 
 def keep_probs(child_config) -> dict:
-    """The four keep probabilities of a ``ChildConfig`` as model keyword arguments."""
+    """The five keep probabilities of a ``ChildConfig`` as model keyword arguments."""
     return dict(embed_keep=child_config.embed_keep, input_keep=child_config.input_keep,
-                hidden_keep=child_config.hidden_keep, output_keep=child_config.output_keep)
+                hidden_keep=child_config.hidden_keep, output_keep=child_config.output_keep,
+                embedding_keep=getattr(child_config, "embedding_keep", 1.0))
 
 
 def highway(s_prev, cg, activation):
@@ -71,25 +78,28 @@ def _masked(x, mask):
 class RnnLanguageModel(keras.Model):
     """What both children share: tied embedding, node 0, dropout masks, the time loop.
 
-    Each child also defines ``decayed_weights(...)``: the matrices the L2 penalty covers (W_prev and
-    the node matrices in use, not the embedding); the shared child's takes the architecture.
+    Each child also defines ``decayed_weights(...)``: the weights the L2 penalty covers (search:
+    W_prev and the node matrices in use; fixed: every weight, the embedding included, as enas_lm);
+    the shared child's takes the architecture.
 
     Args:
       vocab_size: words V (the softmax is tied to the ``[V, H]`` embedding).
       hidden_size: H, the embedding and hidden size.
       num_nodes: N, searched nodes after node 0.
-      embed_keep, input_keep, hidden_keep, output_keep: keep probabilities (module docstring).
+      embed_keep, input_keep, hidden_keep, output_keep, embedding_keep: keep probabilities (module
+        docstring).
       init_range: weights are uniform in ``[-init_range, init_range]``.
       seed: seed of the dropout masks (None: from Keras' global seed).
     """
 
     def __init__(self, vocab_size: int, hidden_size: int, num_nodes: int, embed_keep: float = 1.0,
                  input_keep: float = 1.0, hidden_keep: float = 1.0, output_keep: float = 1.0,
-                 init_range: float = INIT_RANGE, seed=None, **kwargs):
+                 init_range: float = FIXED_INIT_RANGE, seed=None, embedding_keep: float = 1.0, **kwargs):
         super().__init__(**kwargs)
         self.vocab_size, self.hidden_size, self.num_nodes = int(vocab_size), int(hidden_size), int(num_nodes)
         self.embed_keep, self.input_keep = float(embed_keep), float(input_keep)
         self.hidden_keep, self.output_keep = float(hidden_keep), float(output_keep)
+        self.embedding_keep = float(embedding_keep)
         self.init_range, self.seed = float(init_range), seed
         hidden = self.hidden_size
         self.embedding = self._uniform_weight((self.vocab_size, hidden), "embedding")
@@ -110,7 +120,7 @@ class RnnLanguageModel(keras.Model):
         config = super().get_config()
         config.update(vocab_size=self.vocab_size, hidden_size=self.hidden_size, embed_keep=self.embed_keep,
                       input_keep=self.input_keep, hidden_keep=self.hidden_keep, output_keep=self.output_keep,
-                      init_range=self.init_range, seed=self.seed)
+                      init_range=self.init_range, seed=self.seed, embedding_keep=self.embedding_keep)
         return config
 
     # --- pieces ---------------------------------------------------------------------------------
@@ -136,9 +146,10 @@ class RnnLanguageModel(keras.Model):
         word_mask = self._mask((self.vocab_size,), self.embed_keep, training)
         if word_mask is not None:
             x = x * ops.expand_dims(ops.take(word_mask, tokens, axis=0), -1)
-        x_mask = self._mask((batch, hidden), self.input_keep, training)
-        if x_mask is not None:
-            x = x * ops.expand_dims(x_mask, 1)
+        for keep in (self.embedding_keep, self.input_keep):  # enas_lm's drop_i, then drop_x
+            x_mask = self._mask((batch, hidden), keep, training)
+            if x_mask is not None:
+                x = x * ops.expand_dims(x_mask, 1)
         h_mask = self._mask((batch, hidden), self.hidden_keep, training)
         o_mask = self._mask((batch, hidden), self.output_keep, training)
         xw = ops.matmul(x, self.w_prev[:hidden])  # [B, T, 2H]: the input half of node 0, all steps
@@ -167,22 +178,29 @@ class RnnSharedChild(RnnLanguageModel):
 
     def __init__(self, vocab_size: int, hidden_size: int, num_nodes: int,
                  num_branches: int = len(ACTIVATIONS), **kwargs):
+        kwargs.setdefault("init_range", SEARCH_INIT_RANGE)
         super().__init__(vocab_size, hidden_size, num_nodes, **kwargs)
         self.num_branches = int(num_branches)
-        hidden = self.hidden_size
-        # Row (j - 1) * F + f: node j's matrix for activation f.
+        hidden, nodes = self.hidden_size, self.num_nodes
+        # Node j (1..N) owns rows offset_j + f * j + prev, offset_j = F * j (j - 1) / 2.
+        self.row_offsets = [self.num_branches * j * (j - 1) // 2 for j in range(1, nodes + 1)]
         self.node_bank = self._uniform_weight(
-            (self.num_nodes * self.num_branches, hidden, 2 * hidden), "node_bank")
+            (self.num_branches * nodes * (nodes + 1) // 2, hidden, 2 * hidden), "node_bank")
 
     def get_config(self):
         config = super().get_config()
         config.update(num_nodes=self.num_nodes, num_branches=self.num_branches)
         return config
 
+    def bank_row(self, node: int, func, prev):
+        """Row of the bank holding node ``node``'s (1-based) matrix for activation ``func`` on ``prev``."""
+        return self.row_offsets[node - 1] + func * node + prev
+
     def node_weights(self, arc):
-        """``[N, H, 2H]``: the bank rows of the activations ``arc`` chooses."""
-        funcs = ops.cast(arc, "int32")[1::2]
-        rows = ops.arange(self.num_nodes, dtype="int32") * self.num_branches + funcs
+        """``[N, H, 2H]``: the bank rows of the (previous node, activation) pairs ``arc`` chooses."""
+        arc = ops.cast(arc, "int32")
+        nodes = ops.arange(1, self.num_nodes + 1, dtype="int32")
+        rows = ops.convert_to_tensor(self.row_offsets, "int32") + arc[1::2] * nodes + arc[0::2]
         return ops.take(self.node_bank, rows, axis=0)
 
     def decayed_weights(self, arc) -> list:
@@ -232,7 +250,7 @@ class RnnFixedChild(RnnLanguageModel):
         return config
 
     def decayed_weights(self) -> list:
-        return [self.w_prev, *self.node_kernels]
+        return [self.embedding, self.w_prev, *self.node_kernels]
 
     def call(self, tokens, state=None, training=False, return_hiddens=False):
         def cell(xw_t, h, w_h, h_mask):

@@ -135,14 +135,15 @@ class Controller(keras.Model):
                     config: Optional[ControllerConfig] = None, custom_objects=None) -> "Controller":
         """``from_config(space, ControllerConfig)``, or Keras-style ``from_config(get_config())``.
 
-        The ControllerConfig's REINFORCE fields go to :meth:`Reinforce.from_config`.
+        The ControllerConfig's REINFORCE fields go to :meth:`Reinforce.from_config`. An unset
+        ``init_range`` takes the official value of the space's name (``rnn``: 0.01, else 0.1).
         """
         if isinstance(space_or_config, SearchSpace):
-            config = (config or ControllerConfig()).validate()
+            config = (config or ControllerConfig()).validate().resolved(space_or_config.name)
             return cls(space_or_config, lstm_size=config.lstm_size,
                        lstm_num_layers=config.lstm_num_layers, temperature=config.temperature,
                        tanh_constant=config.tanh_constant, op_tanh_reduce=config.op_tanh_reduce,
-                       skip_target=config.skip_target, seed=config.seed)
+                       skip_target=config.skip_target, init_range=config.init_range, seed=config.seed)
         values = dict(space_or_config)
         values["space"] = SearchSpace.from_config(values["space"])
         return cls(**values)

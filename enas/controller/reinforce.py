@@ -9,7 +9,7 @@ For a batch of ``N`` architectures with rewards ``R_n`` (one call of :meth:`Rein
   H_n`` (``H_n`` the sample's summed entropy, no gradient), and the baseline tracks ``R'``;
 * ``loss = mean_n[-(R'_n - b) * log_prob_n + skip_weight * skip_penalty_n]`` where ``b`` is the
   baseline *before* this update (so a sample's reward never enters its own baseline);
-* one Adam step (beta1 = 0, epsilon 1e-3, as ENAS) on the gradient of that mean, i.e. gradients
+* one Adam step (CIFAR ENAS: beta1 = 0, epsilon 1e-3; enas_lm: 0.9, 1e-8) on the gradient of that mean, i.e. gradients
   averaged over the ``N`` samples (the reference's ``num_aggregate`` window is one call with
   ``N = num_aggregate``), optionally clipped to a global norm;
 * then the baseline takes the ``N`` rewards in order, ``b <- b - (1 - decay)(b - R'_n)``.
@@ -51,19 +51,23 @@ class Reinforce(tf.Module):
       num_aggregate: samples per update the trainers should pass (informational; ``update``
         averages over however many samples it gets).
       initial_baseline: the baseline's starting value (ENAS: 0).
+      adam_beta1, adam_epsilon: Adam's beta1 and epsilon (the CIFAR code: 0 and 1e-3; enas_lm:
+        Adam's defaults 0.9 and 1e-8).
     """
 
     def __init__(self, controller: Controller, learning_rate: float = 1e-3,
                  baseline_decay: float = 0.99, entropy_weight: float = 0.0,
                  skip_weight: float = 0.0, grad_bound: float = 0.0, num_aggregate: int = 1,
-                 initial_baseline: float = 0.0):
+                 initial_baseline: float = 0.0, adam_beta1: float = 0.0, adam_epsilon: float = 1e-3):
         super().__init__(name="reinforce")
         for flag, ok, value in (("learning_rate", learning_rate > 0, learning_rate),
                                 ("baseline_decay", 0 <= baseline_decay < 1, baseline_decay),
                                 ("entropy_weight", entropy_weight >= 0, entropy_weight),
                                 ("skip_weight", skip_weight >= 0, skip_weight),
                                 ("grad_bound", grad_bound >= 0, grad_bound),
-                                ("num_aggregate", num_aggregate >= 1, num_aggregate)):
+                                ("num_aggregate", num_aggregate >= 1, num_aggregate),
+                                ("adam_beta1", 0 <= adam_beta1 < 1, adam_beta1),
+                                ("adam_epsilon", adam_epsilon > 0, adam_epsilon)):
             if not ok:
                 raise ConfigError(f"Reinforce {flag} is out of range: {value!r}")
         self.controller = controller
@@ -72,7 +76,8 @@ class Reinforce(tf.Module):
         self.skip_weight = float(skip_weight)
         self.grad_bound = float(grad_bound)
         self.num_aggregate = int(num_aggregate)
-        self.optimizer = keras.optimizers.Adam(learning_rate=learning_rate, beta_1=0.0, epsilon=1e-3)
+        self.optimizer = keras.optimizers.Adam(learning_rate=learning_rate, beta_1=adam_beta1,
+                                               epsilon=adam_epsilon)
         self.optimizer.build(controller.trainable_variables)  # slots exist before any restore
         self.baseline = tf.Variable(float(initial_baseline), dtype=tf.float32, trainable=False,
                                     name="baseline")
@@ -84,11 +89,12 @@ class Reinforce(tf.Module):
     @classmethod
     def from_config(cls, controller: Controller, config: ControllerConfig) -> "Reinforce":
         """Build from a :class:`enas.config.ControllerConfig`."""
-        config.validate()
+        config = config.validate().resolved(controller.space.name)
         return cls(controller, learning_rate=config.learning_rate,
                    baseline_decay=config.baseline_decay, entropy_weight=config.entropy_weight,
                    skip_weight=config.skip_weight, grad_bound=config.grad_bound,
-                   num_aggregate=config.num_aggregate)
+                   num_aggregate=config.num_aggregate, adam_beta1=config.adam_beta1,
+                   adam_epsilon=config.adam_epsilon)
 
     def update(self, tokens, rewards) -> dict:
         """One REINFORCE step on architectures ``tokens [N, T]`` with ``rewards [N]``.

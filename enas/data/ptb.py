@@ -7,7 +7,8 @@ the training file in order of first appearance. Words of valid/test that the tra
 to ``<unk>`` when the vocabulary has it (never the case for real PTB), and are an error otherwise.
 
 Each split is *batchified*: its token stream is cut into ``batch_size`` (train) or
-``eval_batch_size`` (valid, test) equal parallel streams, the remainder dropped; row ``b`` of the
+``eval_batch_size`` (valid; test too unless ``test_batch_size`` is set) equal parallel streams,
+the remainder dropped; row ``b`` of the
 ``[streams, steps]`` array continues where row ``b - 1`` ends. A BPTT window ``(start, length)``
 reads inputs ``data[:, start:start + length]`` and targets one token later.
 
@@ -75,7 +76,7 @@ class PtbData:
       vocab: the words, index = id.
       train: ``[batch_size, steps]`` training streams.
       valid: ``[eval_batch_size, steps]`` validation streams.
-      test: ``[eval_batch_size, steps]`` test streams.
+      test: ``[test_batch_size or eval_batch_size, steps]`` test streams.
     """
 
     vocab: tuple[str, ...]
@@ -211,7 +212,9 @@ def load_ptb(config: DataConfig) -> PtbData:
     word_to_id = {word: index for index, word in enumerate(vocab)}
     arrays = {}
     for split, path in paths.items():
-        streams = config.batch_size if split == "train" else config.eval_batch_size
+        streams = {"train": config.batch_size,
+                   "test": getattr(config, "test_batch_size", 0) or config.eval_batch_size}.get(
+                       split, config.eval_batch_size)
         ids = to_ids(lines[split], word_to_id, path)
         if len(ids) // streams < config.bptt_steps + 1:
             raise DataError(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from absl import flags
 
 from enas.config import ChildConfig, Config, ControllerConfig, DataConfig, RunConfig, SearchConfig
@@ -29,7 +31,7 @@ def configs_from_flags(fv: flags.FlagValues = flags.FLAGS, *, require_output_dir
         fixed_arc=" ".join((fv.child_fixed_arc or "").replace("|", " ").split()),
         hidden_size=fv.child_lstm_hidden_size, embed_keep=fv.child_lstm_e_keep, input_keep=fv.child_lstm_x_keep,
         hidden_keep=fv.child_lstm_h_keep, output_keep=fv.child_lstm_o_keep,
-        slowness_reg=fv.child_rnn_slowness_reg, average_after_epochs=fv.child_average_after_epochs)
+        slowness_reg=fv.child_rnn_slowness_reg)
     controller = ControllerConfig(
         lstm_size=fv.controller_lstm_size, lstm_num_layers=fv.controller_lstm_num_layers,
         temperature=fv.controller_temperature, tanh_constant=fv.controller_tanh_constant,
@@ -39,6 +41,15 @@ def configs_from_flags(fv: flags.FlagValues = flags.FLAGS, *, require_output_dir
         num_aggregate=fv.controller_num_aggregate,
         train_steps=fv.controller_train_steps if fv.controller_training else 0,
         train_every=fv.controller_train_every, grad_bound=fv.controller_grad_bound, seed=fv.seed)
+    # Reproduction-fidelity fields (issue 11).
+    data = dataclasses.replace(data, num_classes=fv.num_classes, test_batch_size=fv.test_batch_size)
+    child = dataclasses.replace(
+        child, embedding_keep=fv.child_lstm_i_keep, activation_reg=fv.child_alpha,
+        init_range=fv.child_init_range, average_patience=fv.child_best_valid_ppl_threshold,
+        sep_as_conv=fv.child_sep_as_conv, reward_dropout=fv.child_reward_dropout)
+    controller = dataclasses.replace(
+        controller, init_range=fv.controller_init_range, adam_beta1=fv.controller_adam_beta1,
+        adam_epsilon=fv.controller_adam_epsilon)
     run = RunConfig(
         output_dir=fv.output_dir, num_epochs=fv.num_epochs, reset_output_dir=fv.reset_output_dir,
         log_every=fv.log_every, eval_every_epochs=fv.eval_every_epochs,

@@ -73,7 +73,8 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> flags.FlagValue
     DEFINE.DEFINE_float("child_keep_prob", 0.5, "Dropout keep probability before the classifier.", flag_values=fv)
     DEFINE.DEFINE_float("child_drop_path_keep_prob", 1.0, "Micro final training: drop-path keep probability.",
                         flag_values=fv)
-    DEFINE.DEFINE_boolean("child_use_aux_heads", False, "Micro final training: auxiliary head (loss weight 0.4).",
+    DEFINE.DEFINE_boolean("child_use_aux_heads", False, "Micro child (search and final training): auxiliary head "
+                          "(loss weight 0.4), as the official micro scripts.",
                           flag_values=fv)
     DEFINE.DEFINE_float("child_l2_reg", 1e-4, "L2 weight decay on all child weights.", flag_values=fv)
     DEFINE.DEFINE_boolean("child_lr_cosine", True,
@@ -99,8 +100,6 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> flags.FlagValue
     DEFINE.DEFINE_float("child_rnn_slowness_reg", 0.0, "Language model: slowness regulariser weight.",
                         flag_values=fv)
 
-    DEFINE.DEFINE_integer("child_average_after_epochs", 0, "Language model final training: average the weights "
-                          "ASGD-style from this epoch on (0: off).", flag_values=fv)
 
     # --- controller ---------------------------------------------------------------------------
     DEFINE.DEFINE_integer("controller_lstm_size", 64, "Controller LSTM units.", flag_values=fv)
@@ -143,4 +142,39 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> flags.FlagValue
     DEFINE.DEFINE_integer("child_reward_recalibrate_batches", 10,
                           "--child_reward_bn=recalibrate: training batches the statistics of each scored "
                           "architecture are re-estimated on.", flag_values=fv)
+
+    # --- reproduction fidelity (issue 11) -------------------------------------------------------
+    DEFINE.DEFINE_integer("num_classes", 0, "Classes (image datasets) or vocabulary size (ptb) of the dataset; "
+                          "0: unknown, taken from the data. Runs check a non-zero value against the data; "
+                          "enas-describe needs it (the baselines carry it).", flag_values=fv)
+    DEFINE.DEFINE_integer("test_batch_size", 0, "Language model: test streams (enas_lm final training: 1); "
+                          "0: as --eval_batch_size.", flag_values=fv)
+    DEFINE.DEFINE_float("child_lstm_i_keep", 1.0, "Language model: keep probability of enas_lm's embedding "
+                        "dropout (its child_drop_i is 1 - this): a second variational mask on the embedded "
+                        "input, besides --child_lstm_x_keep.", flag_values=fv)
+    DEFINE.DEFINE_float("child_alpha", 0.0, "Language model: activation regulariser, this times the mean "
+                        "squared cell output is added to the training loss (enas_lm final: 0.7).",
+                        flag_values=fv)
+    DEFINE.DEFINE_float("child_init_range", None, "Language model: weights start uniform in +-this; unset: "
+                        "enas_lm's value, 0.04 for the search child and 0.05 for the fixed child.",
+                        flag_values=fv)
+    DEFINE.DEFINE_integer("child_best_valid_ppl_threshold", 0,
+                          "Language model final training: start ASGD-style weight averaging once the "
+                          "validation perplexity is worse than the best before the last this-many "
+                          "evaluations (enas_lm's trigger; its final training uses 10); 0: no averaging.",
+                          flag_values=fv)
+    DEFINE.DEFINE_boolean("child_sep_as_conv", False,
+                          "Macro final child: build the separable ops as full k x k convolutions, as the "
+                          "official fixed macro child did (the published 24-layer arc: 42,559,392 trainable "
+                          "parameters instead of 30,947,424).", flag_values=fv)
+    DEFINE.DEFINE_boolean("child_reward_dropout", True,
+                          "Micro search: keep dropout active in the controller's reward pass, as the official "
+                          "micro search did (batch normalisation is unaffected); --nochild_reward_dropout "
+                          "turns it off.", flag_values=fv)
+    DEFINE.DEFINE_float("controller_init_range", None, "Controller weights start uniform in +-this; unset: the "
+                        "official value of the space (CIFAR 0.1, enas_lm 0.01).", flag_values=fv)
+    DEFINE.DEFINE_float("controller_adam_beta1", None, "Controller Adam beta1; unset: the official value of the "
+                        "space (CIFAR 0.0, enas_lm Adam's default 0.9).", flag_values=fv)
+    DEFINE.DEFINE_float("controller_adam_epsilon", None, "Controller Adam epsilon; unset: the official value of "
+                        "the space (CIFAR 1e-3, enas_lm Adam's default 1e-8).", flag_values=fv)
     return fv

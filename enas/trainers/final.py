@@ -76,6 +76,7 @@ class FinalRun:
                           "train_loss": float(np.mean(losses)) if losses else float("nan")}
                 if (epoch + 1) % run.eval_every_epochs == 0 and self._has_valid():
                     valid = self.task.evaluate("valid", max_batches=run.max_eval_batches)
+                    self.task.observe_validation(valid)
                     record.update({f"valid_{k}": v for k, v in valid.items() if k != "examples"})
                 report_epoch(record, self.writer, self.log, show=run.progress)
                 ckpt["epoch"], ckpt["step_in_epoch"] = epoch + 1, 0

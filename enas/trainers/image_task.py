@@ -19,7 +19,7 @@ from enas.spaces import Space, set_training_progress
 from enas.trainers import bn_stats
 from enas.trainers.optimizers import MomentumSGD
 from enas.trainers.schedules import child_learning_rate
-from enas.trainers.task import FinalTask, SearchTask
+from enas.trainers.task import FinalTask, SearchTask, check_num_classes
 
 AUX_LOSS_WEIGHT = 0.4  # ENAS / NASNet auxiliary-head weight.
 
@@ -41,6 +41,7 @@ class _ImageTaskBase:
 
         self.config = config
         self.data = data if data is not None else load_image_data(config.data)
+        check_num_classes(config.data, self.data.num_classes)
         self._epoch_iterator = None
         self.optimizer = MomentumSGD(learning_rate=config.child.lr_max, momentum=0.9, nesterov=True)
 
@@ -134,6 +135,11 @@ class ImageSearchTask(_ImageTaskBase, SearchTask):
         self._batch_eval_fn = None if "batch" not in space.reward_bn_modes else bn_stats.batch_statistics_function(
             correct, eval_signature, jit_compile=config.run.jit_compile)
         self._recalibrator = None  # built on first use: it holds fixed training batches
+        # A child that asks for it (micro, --child_reward_dropout, as the official micro search)
+        # computes rewards with its dropout on; batch norm is as in evaluation.
+        self._reward_dropout_fn = None if not getattr(model, "reward_dropout", False) else tf.function(
+            lambda images, labels, arc: _correct(labels, model(images, arc, training=False, dropout=True)),
+            input_signature=eval_signature, jit_compile=config.run.jit_compile)
         self._reward_iterator = None
         # How many reward batches were read: checkpointed, so a resumed search reads the batches an
         # uninterrupted one would.
@@ -153,8 +159,11 @@ class ImageSearchTask(_ImageTaskBase, SearchTask):
                              f"not {mode!r}")
         return mode
 
-    def _correct_many(self, batches, arc, mode: str) -> tuple[float, int]:
-        """Correct predictions and examples of ``arc`` over ``batches`` in reward mode ``mode``."""
+    def _correct_many(self, batches, arc, mode: str, reward: bool = False) -> tuple[float, int]:
+        """Correct predictions and examples of ``arc`` over ``batches`` in reward mode ``mode``.
+
+        ``reward``: a controller reward, computed with the child's dropout on where it asks for it.
+        """
         arc = tf.convert_to_tensor(arc, tf.int32)
         correct = total = 0
         if mode == "recalibrate":
@@ -170,6 +179,8 @@ class ImageSearchTask(_ImageTaskBase, SearchTask):
                     total += int(labels.shape[0])
             return correct, total
         function = self._batch_eval_fn if mode == "batch" else self._eval_fn
+        if reward and self._reward_dropout_fn is not None:  # micro: its batch norm uses batch statistics anyway
+            function = self._reward_dropout_fn
         for images, labels in batches:
             correct += float(function(images, labels, arc))
             total += int(labels.shape[0])
@@ -180,7 +191,7 @@ class ImageSearchTask(_ImageTaskBase, SearchTask):
             self._reward_iterator = iter(self.data.reward_stream().skip(int(self.reward_batches.numpy())))
         images, labels = next(self._reward_iterator)
         self.reward_batches.assign_add(1)
-        correct, total = self._correct_many([(images, labels)], arc, self._mode(mode))
+        correct, total = self._correct_many([(images, labels)], arc, self._mode(mode), reward=True)
         return correct / total
 
     def evaluate(self, split: str, sample_arc: Callable[[], Any], max_batches: int = 0,

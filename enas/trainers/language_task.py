@@ -5,12 +5,19 @@ Keras. Every step function has a fixed input signature -- tokens ``[B, None]`` (
 the architecture as an int32 tensor ``[2N]`` -- so one traced graph serves every architecture and
 every BPTT length.
 
-Training follows enas_lm (reference section 3): plain SGD with the constant ``child_lr`` scaled by
-``length / bptt`` for variable windows, global-norm clipping at ``child_grad_bound``, the mean
-per-token cross-entropy plus ``child_l2_reg * sum(w^2)`` over W_prev and the node matrices in use
-(not the embedding; enas_lm's ``sum(w^4)/2`` quirk is not reproduced) plus the slowness penalty
-``child_rnn_slowness_reg * mean((h_t - h_{t-1})^2)`` within the window. The activation L2 (alpha)
-and DropConnect of enas_lm are not implemented.
+Training follows enas_lm (reference: its ``child.py`` and ``fixed_lib.py``): plain SGD with the
+constant ``child_lr`` scaled by ``length / bptt`` for variable windows, global-norm clipping at
+``child_grad_bound``, and the loss
+
+    mean token cross-entropy
+    + child_l2_reg * sum(w^2)              (child's ``decayed_weights``: search W_prev and the node
+                                            matrices in use, fixed every weight, embedding included)
+    + child_alpha * mean(h_t^2)            (activation regulariser; enas_lm final training 0.7)
+    + child_rnn_slowness_reg * mean((h_t - h_{t-1})^2)   (within the window; enas_lm search 1.0)
+
+with ``h_t`` the cell outputs before output dropout. Deliberately not reproduced: enas_lm's search
+decay ``l2_loss(w ** 2)`` (a sum of w^4 / 2 that skips node 1's matrix) and DropConnect (its
+``drop_w`` is 0 in both recipes).
 
 Hidden state: training carries it from one window to the next (truncated BPTT) and resets it to
 zeros at the start of every epoch (not when resuming mid-epoch: the checkpointed state is kept).
@@ -33,7 +40,7 @@ from enas.config import Config
 from enas.data.ptb import batchify, bptt_windows, load_ptb, num_windows, window_batch
 from enas.errors import ConfigError
 from enas.spaces import Space
-from enas.trainers.task import FinalTask, SearchTask
+from enas.trainers.task import FinalTask, SearchTask, check_num_classes
 
 # Reward = REWARD_CONSTANT / validation perplexity (ENAS, enas_lm).
 REWARD_CONSTANT = 80.0
@@ -49,6 +56,18 @@ def _slowness(hiddens):
     return tf.reduce_sum(tf.square(diff)) / tf.cast(tf.maximum(tf.size(diff), 1), diff.dtype)
 
 
+def regularisers(child, hiddens, decayed_weights):
+    """The training loss's penalties: L2 on ``decayed_weights``, activation (alpha), slowness (beta)."""
+    total = tf.zeros([], hiddens.dtype)
+    if child.activation_reg > 0:
+        total += child.activation_reg * tf.reduce_mean(tf.square(hiddens))
+    if child.slowness_reg > 0:
+        total += child.slowness_reg * _slowness(hiddens)
+    if child.l2_reg > 0:
+        total += child.l2_reg * tf.add_n([tf.reduce_sum(tf.square(w)) for w in decayed_weights])
+    return total
+
+
 class _LanguageTaskBase:
     """What the search and final language tasks share: data, optimizer, state, train/eval steps."""
 
@@ -58,6 +77,7 @@ class _LanguageTaskBase:
                               "which XLA cannot compile; drop --jit_compile")
         self.config = config
         self.data = data if data is not None else load_ptb(config.data)
+        check_num_classes(config.data, self.data.vocab_size, "words in its vocabulary")
         self.hidden_size = config.child.hidden_size
         self.optimizer = keras.optimizers.SGD(learning_rate=config.child.lr)
         self.train_state = tf.Variable(tf.zeros([self.data.train.shape[0], self.hidden_size]),
@@ -93,7 +113,7 @@ class _LanguageTaskBase:
         return tf.TensorSpec([batch, None], tf.int32)
 
     def _make_train_fn(self, forward: Callable, decayed_weights: Callable, extra_specs: list):
-        """One SGD step on a window: CE + L2 + slowness, clipping, state carried to the next window."""
+        """One SGD step on a window: CE + :func:`regularisers`, clipping, state carried to the next window."""
         model, optimizer, child, state = self.model, self.optimizer, self.config.child, self.train_state
 
         def step(inputs, targets, lr, *extra):
@@ -101,12 +121,7 @@ class _LanguageTaskBase:
             with tf.GradientTape() as tape:
                 logits, new_state, hiddens = forward(inputs, state.read_value(), *extra)
                 loss = tf.reduce_mean(_token_cross_entropy(targets, logits))
-                total = loss
-                if child.slowness_reg > 0:
-                    total += child.slowness_reg * _slowness(hiddens)
-                if child.l2_reg > 0:
-                    total += child.l2_reg * tf.add_n(
-                        [tf.reduce_sum(tf.square(w)) for w in decayed_weights(*extra)])
+                total = loss + regularisers(child, hiddens, decayed_weights(*extra))
             grads = tape.gradient(total, variables)
             grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
             grad_norm = tf.linalg.global_norm(grads)
@@ -115,7 +130,7 @@ class _LanguageTaskBase:
             optimizer.learning_rate = lr
             optimizer.apply_gradients(zip(grads, variables))
             state.assign(tf.stop_gradient(new_state))
-            return loss, grad_norm
+            return loss, grad_norm, total
 
         batch = self.data.train.shape[0]
         signature = [self._token_spec(batch), self._token_spec(batch), tf.TensorSpec([], tf.float32),
@@ -137,10 +152,10 @@ class _LanguageTaskBase:
         window = self._next_window()
         inputs, targets = window_batch(self.data.train, window)
         lr = self.config.child.lr * window.lr_scale
-        loss, grad_norm = self._train_fn(inputs, targets, tf.constant(lr, tf.float32), *extra)
+        loss, grad_norm, total = self._train_fn(inputs, targets, tf.constant(lr, tf.float32), *extra)
         loss = float(loss)
         return {"loss": loss, "ppl": math.exp(min(loss, 700.0)), "lr": lr, "grad_norm": float(grad_norm),
-                "bptt": float(window.length)}
+                "bptt": float(window.length), "total_loss": float(total)}
 
     def _evaluate(self, split: str, max_batches: int, next_extra: Callable[[], tuple]) -> Mapping[str, float]:
         """Mean per-token loss and perplexity over ``split`` (fixed windows, state carried from zeros)."""
@@ -225,21 +240,23 @@ class LanguageSearchTask(_LanguageTaskBase, SearchTask):
 class LanguageFinalTask(_LanguageTaskBase, FinalTask):
     """A fixed recurrent cell trained from scratch on PTB (SGD, clipping, L2, variational dropout).
 
-    Weight averaging (the ASGD-style average of enas_lm / AWD-LSTM): with ``average_after_epochs``
-    k > 0, every step after the first k epochs adds the weights to a running average, and once it
-    has started :meth:`evaluate` and :meth:`export` use the averaged weights.
+    Weight averaging (the ASGD-style average of enas_lm / AWD-LSTM) starts on enas_lm's trigger:
+    with ``average_patience`` k > 0, once a validation perplexity (:meth:`observe_validation`)
+    is worse than the best of all evaluations before the last k, every later training step adds
+    the weights to a running average, and :meth:`evaluate` and :meth:`export` use the averaged
+    weights.
 
     Args:
       space: a registered language :class:`enas.spaces.Space` (``rnn``).
       arc: the architecture value (``space.arc_type``).
       config: the run's :class:`enas.config.Config`.
       data: an already loaded :class:`enas.data.ptb.PtbData` (loaded from ``config.data`` when None).
-      average_after_epochs: epochs before weight averaging starts (0: no averaging); defaults to
-        ``config.child.average_after_epochs`` when the config has that field.
+      average_patience: the trigger's k (0: no averaging); defaults to
+        ``config.child.average_patience``.
     """
 
     def __init__(self, space: Space, arc, config: Config, data=None, *,
-                 average_after_epochs: Optional[int] = None):
+                 average_patience: Optional[int] = None):
         super().__init__(config, data)
         self.space, self.arc = space, arc
         self.model = space.build_fixed_child(arc, config.child, self.data.vocab_size, None)
@@ -249,16 +266,29 @@ class LanguageFinalTask(_LanguageTaskBase, FinalTask):
             lambda inputs, state: model(inputs, state, training=True, return_hiddens=True),
             model.decayed_weights, [])
         self._eval_fn = self._make_eval_fn(lambda inputs, state: model(inputs, state, training=False), [])
-        if average_after_epochs is None:
-            average_after_epochs = getattr(config.child, "average_after_epochs", 0)
-        self.average_after_epochs = int(average_after_epochs)
+        if average_patience is None:
+            average_patience = config.child.average_patience
+        self.average_patience = int(average_patience)
         self.averages = [tf.Variable(tf.convert_to_tensor(v), trainable=False, name="average")
                          for v in model.trainable_variables]
         self.average_count = tf.Variable(0, dtype=tf.int64, trainable=False, name="average_count")
+        self.averaging = tf.Variable(False, trainable=False, name="averaging")
+        # Validation perplexities seen so far (checkpointed: a resumed run keeps its trigger).
+        self.valid_history = tf.Variable(tf.zeros([0]), shape=tf.TensorShape([None]), trainable=False,
+                                         name="valid_history")
+
+    def observe_validation(self, metrics: Mapping[str, float]) -> None:
+        """Records one validation evaluation; starts averaging on enas_lm's trigger."""
+        history = self.valid_history.numpy().tolist()
+        ppl, patience = float(metrics["ppl"]), self.average_patience
+        if (patience and not bool(self.averaging.numpy()) and len(history) > patience
+                and ppl > min(history[:-patience])):
+            self.averaging.assign(True)
+        self.valid_history.assign(np.asarray(history + [ppl], np.float32))
 
     def train_step(self) -> Mapping[str, float]:
         metrics = self._run_train_step()
-        if self.average_after_epochs and self._epoch >= self.average_after_epochs:
+        if bool(self.averaging.numpy()):
             self._accumulate_average()
         return metrics
 
@@ -288,7 +318,8 @@ class LanguageFinalTask(_LanguageTaskBase, FinalTask):
 
     def trackables(self) -> Mapping[str, Any]:
         return {"child": self.model, "child_optimizer": self.optimizer, "child_train_state": self.train_state,
-                "child_averages": self.averages, "child_average_count": self.average_count}
+                "child_averages": self.averages, "child_average_count": self.average_count,
+                "child_averaging": self.averaging, "child_valid_history": self.valid_history}
 
     def export(self, path: str) -> None:
         self._with_averages(lambda: self.model.save(path))

@@ -15,6 +15,8 @@ from __future__ import annotations
 import abc
 from typing import Any, Callable, Mapping, Optional
 
+from enas.errors import ConfigError
+
 
 class SearchTask(abc.ABC):
     """A shared-weight child and its data, as the search loop drives it."""
@@ -86,6 +88,17 @@ class FinalTask(abc.ABC):
     def trackables(self) -> Mapping[str, Any]:
         """Objects ``tf.train.Checkpoint`` saves for this task."""
 
+    def observe_validation(self, metrics: Mapping[str, float]) -> None:
+        """Told each epoch's validation metrics (the language task's averaging trigger reads them)."""
+
     @abc.abstractmethod
     def export(self, path: str) -> None:
         """Writes the trained model to ``path`` (a ``.keras`` file)."""
+
+
+def check_num_classes(data_config, actual: int, noun: str = "classes") -> None:
+    """Raises ConfigError when ``--num_classes`` is set and differs from the data's ``actual`` count."""
+    expected = data_config.num_classes
+    if expected and expected != actual:
+        raise ConfigError(f"--num_classes={expected}, but the {data_config.dataset} data has {actual} {noun}; "
+                          f"pass --num_classes={actual} (or 0 to take it from the data)")

@@ -65,6 +65,14 @@ def test_describe_prints_parameters(tmp_path):
     assert (tmp_path / "arc.dot").read_text().startswith(("digraph", "strict digraph"))
 
 
+def test_describe_counts_the_ptb_vocabulary_and_refuses_unknown_sizes():
+    result = _run("describe", "--baseline=ptb_final")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "trainable parameters: 20,800,000" in result.stdout and "vocabulary 10000" in result.stdout
+    line = _one_clean_line(_run("describe", "--baseline=ptb_final", "--num_classes=0"))
+    assert "--num_classes" in line and "vocabulary size" in line
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("space, search_baseline, final_baseline", [
     ("micro", "cifar10_micro_search_smoke", "cifar10_micro_final_cutout_smoke"),

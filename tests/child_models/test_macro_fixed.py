@@ -23,8 +23,11 @@ def sep(k, c_in, c_out):
     return k * k * c_in + c_in * c_out
 
 
+BN_WEIGHTS = 4  # gamma, beta, moving mean, moving variance (2 of them trainable)
+
+
 def bn(c):
-    return 4 * c  # gamma, beta, moving mean, moving variance
+    return BN_WEIGHTS * c
 
 
 def reduction(c_in, c_out):
@@ -88,12 +91,14 @@ def test_multiply_adds_by_hand():
     assert multiply_adds(child) == pixels * (conv(3, 3, 4) + conv(1, 4, 4) + conv(3, 4, 4)) + 4 * 10
 
 
-def test_describe_reports_ops_shapes_and_parameters():
+def test_describe_reports_ops_shapes_and_parameters(monkeypatch):
     text = macro.describe(PINNED, CONFIG, 10, SHAPE)
-    assert f"parameters: {expected_params():,}" in text
+    monkeypatch.setitem(globals(), "BN_WEIGHTS", 2)  # describe counts trainable weights only
+    assert f"trainable parameters: {expected_params():,}" in text
+    assert "variant: real separable convolutions" in text
     assert "multiply-adds per image:" in text
     for line in ("layer  0: sep_conv_3x3  -> (8, 8, 4)", "layer  1: max_pool_3x3  -> (4, 4, 8)  skips: stem",
                  "layer  2: conv_5x5      -> (2, 2, 16)  skips: layer 0",
                  "layer  3: sep_conv_5x5  -> (2, 2, 16)  skips: stem"):
         assert line in text
-    assert len(text.splitlines()) == 5 + 4 + 1
+    assert len(text.splitlines()) == 6 + 4 + 1

@@ -140,3 +140,52 @@ def test_get_config_round_trip():
 def test_rejects_too_many_branches():
     with pytest.raises(ConfigError, match="--child_num_branches"):
         micro.build_shared_child(ChildConfig(search_for="micro", num_layers=1, num_cells=2, num_branches=6), 10, SHAPE)
+
+
+# --- issue 11: the auxiliary head in search, and dropout in the reward pass ----------------------
+def test_aux_head_in_search_returns_aux_logits_only_in_training():
+    config = ChildConfig(**{**CONFIG.__dict__, "use_aux_heads": True, "keep_prob": 0.5})
+    keras.utils.set_random_seed(2)
+    model = micro.build_shared_child(config, 10, SHAPE)
+    arc = np.asarray(PINNED.to_tokens(), np.int32)
+    images = _images()
+    with tf.GradientTape() as tape:
+        logits, aux_logits = model(images, arc, training=True)
+        loss = tf.reduce_sum(aux_logits ** 2)
+    assert logits.shape == (4, 10) and aux_logits.shape == (4, 10)
+    aux_weights = [w for w in model.trainable_weights if "aux_head" in w.path]
+    grads = tape.gradient(loss, aux_weights)
+    assert aux_weights and all(g is not None and float(tf.reduce_max(tf.abs(g))) > 0 for g in grads)
+    inference = model(images, arc, training=False)  # plain logits, as evaluation and rewards expect
+    assert not isinstance(inference, (tuple, list)) and inference.shape == (4, 10)
+    plain = micro.build_shared_child(CONFIG, 10, SHAPE)
+    assert model.count_params() > plain.count_params()
+
+
+def test_aux_head_at_the_official_search_configuration():
+    # L=6, C=20 on 32x32 images: the head reads the 8x8x80 output of cell 6.
+    config = ChildConfig(search_for="micro", num_layers=6, num_cells=5, out_filters=20, num_branches=5,
+                         use_aux_heads=True)
+    model = micro.build_shared_child(config, 10, (32, 32, 3))
+    assert model.aux_cell == 6 and model.aux_head.spatial == 8 and model.aux_head.map_size == 2
+    aux = sum(int(np.prod(w.shape)) for w in model.aux_head.trainable_weights)
+    assert aux == 80 * 128 + 2 * 128 + 2 * 2 * 128 * 768 + 2 * 768 + 768 * 10
+    assert model.aux_head.conv.padding == "same"
+
+
+def test_reward_dropout_keeps_dropout_on_and_batch_norm_unchanged():
+    config = ChildConfig(**{**CONFIG.__dict__, "keep_prob": 0.5, "reward_dropout": True})
+    keras.utils.set_random_seed(3)
+    model = micro.build_shared_child(config, 10, SHAPE)
+    assert model.reward_dropout
+    arc, images = np.asarray(PINNED.to_tokens(), np.int32), _images()
+    evaluation = np.asarray(model(images, arc, training=False))
+    np.testing.assert_allclose(model(images, arc, training=False, dropout=False), evaluation, rtol=1e-6)
+    first = np.asarray(model(images, arc, training=False, dropout=True))
+    second = np.asarray(model(images, arc, training=False, dropout=True))
+    assert np.abs(first - evaluation).max() > 1e-4 and np.abs(first - second).max() > 1e-4
+    # Only the head's dropout differs: with keep_prob 1 the reward call is the evaluation call.
+    model.dropout.rate = 0.0
+    np.testing.assert_allclose(model(images, arc, training=False, dropout=True), evaluation, rtol=1e-5)
+    off = micro.build_shared_child(ChildConfig(**{**config.__dict__, "reward_dropout": False}), 10, SHAPE)
+    assert not off.reward_dropout

@@ -28,8 +28,8 @@ def _copy_shared_to_fixed(shared, fixed, arc):
     fixed.embedding.assign(shared.embedding.numpy())
     fixed.w_prev.assign(shared.w_prev.numpy())
     bank = shared.node_bank.numpy()
-    for index, (kernel, func) in enumerate(zip(fixed.node_kernels, arc.funcs)):
-        kernel.assign(bank[index * shared.num_branches + func])
+    for index, (kernel, prev, func) in enumerate(zip(fixed.node_kernels, arc.prevs, arc.funcs)):
+        kernel.assign(bank[shared.bank_row(index + 1, func, prev)])
 
 
 def _numpy_reference(arc, embedding, w_prev, kernels, tokens, state):
@@ -127,8 +127,8 @@ def test_shapes_and_pinned_parameter_counts(shared_model, tokens):
     arc = RnnArc.from_string(README_ARC)
     logits, state = shared_model(tokens, np.asarray(arc.to_tokens(), np.int32), None)
     assert tuple(logits.shape) == (3, 6, VOCAB) and tuple(state.shape) == (3, HIDDEN)
-    # V*H + (2H)^2 + N*F*H*2H = 160 + 256 + 8*4*128
-    assert shared_model.count_params() == 4512
+    # V*H + (2H)^2 + F*(1+2+...+N)*H*2H = 160 + 256 + 4*36*128: one matrix per (node, func, prev)
+    assert shared_model.count_params() == 18848
     fixed = rnn.build_fixed_child(arc, _child_config(), VOCAB)
     assert fixed.count_params() == 1440 == rnn.num_fixed_params(8, HIDDEN, VOCAB)  # 160 + 256 + 8*128
 
@@ -180,7 +180,8 @@ def test_gradients_reach_only_the_chosen_bank_rows(shared_model, tokens):
         loss = tf.reduce_sum(logits ** 2)
     grad = tf.convert_to_tensor(tape.gradient(loss, shared_model.node_bank))
     norms = tf.reduce_sum(tf.abs(grad), axis=[1, 2]).numpy()
-    chosen = {node * 4 + func for node, func in enumerate(arc.funcs)}
+    chosen = {shared_model.bank_row(node + 1, func, prev)
+              for node, (prev, func) in enumerate(zip(arc.prevs, arc.funcs))}
     for row, norm in enumerate(norms):
         assert (norm > 0) == (row in chosen), row
 
@@ -236,7 +237,7 @@ def test_space_is_registered_and_describes_arcs():
     assert space.arc_from_tokens(np.asarray(arc.to_tokens()), _child_config()) == arc
     text = space.describe(arc, _child_config(), VOCAB, None)
     lines = text.splitlines()
-    assert "parameters: 1,440" in text
+    assert "trainable parameters: 1,440" in text
     assert sum(line.startswith("node ") for line in lines) == 9  # node 0 and 8 searched nodes
     assert "node 4: highway sigmoid  (node 2)" in lines
     dot = space.to_dot(arc)

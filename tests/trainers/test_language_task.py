@@ -141,7 +141,7 @@ def test_train_step_updates_only_the_sampled_activation_rows(plain_task, data_di
     task.begin_epoch(0)
     task.train_step(ARC)
     changed = np.abs(task.model.node_bank.numpy() - before).sum(axis=(1, 2)) > 0
-    chosen = [node * 4 + func for node, func in enumerate(ARC.funcs)]
+    chosen = [task.model.bank_row(node + 1, func, prev) for node, (prev, func) in enumerate(zip(ARC.prevs, ARC.funcs))]
     assert [int(i) for i in np.flatnonzero(changed)] == chosen
 
 
@@ -149,11 +149,13 @@ def test_final_task_trains_averages_evaluates_and_exports(data_dir, tmp_path):
     keras.utils.set_random_seed(0)
     config = _config(data_dir)
     data = load_ptb(config.data)
-    task = LanguageFinalTask(get_space("rnn"), ARC, config, data, average_after_epochs=1)
+    task = LanguageFinalTask(get_space("rnn"), ARC, config, data, average_patience=1)
     assert task.model.count_params() == VOCAB * 12 + 24 * 24 + NODES * 12 * 24
     task.begin_epoch(0)
     first = [task.train_step() for _ in range(3)]
-    assert int(task.average_count.numpy()) == 0  # no averaging during the first epoch
+    assert int(task.average_count.numpy()) == 0  # no averaging before the trigger
+    for ppl in (50.0, 60.0, 55.0):  # 55 is worse than the best before the last evaluation: start
+        task.observe_validation({"ppl": ppl})
     task.begin_epoch(1)
     for _ in range(3):
         task.train_step()

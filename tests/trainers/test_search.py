@@ -48,7 +48,13 @@ def test_each_step_function_traces_once_over_20_architectures(tmp_path, embedded
         task.train_step(arc)
         task.reward(arc)
     assert task._train_fn.experimental_get_tracing_count() == 1
-    assert task._eval_fn.experimental_get_tracing_count() == 1
+    if space == "micro":  # rewards with dropout on (--child_reward_dropout), a function of its own
+        assert task._reward_dropout_fn.experimental_get_tracing_count() == 1
+    for arc in arcs[:2]:
+        task.evaluate("valid", lambda arc=arc: arc, max_batches=1)
+    assert task.reward_bn == "batch"  # both spaces' default
+    assert task._batch_eval_fn.experimental_get_tracing_count() == 1
+    assert task._eval_fn.experimental_get_tracing_count() == 0
     sample = run.strategy.controller.sample(2)
     for _ in range(3):
         run.strategy.reinforce.update(np.asarray(sample.tokens), np.array([0.5, 0.25], np.float32))
@@ -72,12 +78,12 @@ def test_interrupted_search_resumes_from_its_checkpoint(tmp_path, embedded_data,
     first.task.train_step = train_step_then_sigterm
     with pytest.raises(Interrupted, match="SIGTERM.*resume"):
         first.run()
-    saved_controller = [np.array(w) for w in first.controller.get_weights()]
+    saved_controller = [np.array(w) for w in first.strategy.controller.get_weights()]
     resumed = search_module.SearchRun(config, data=embedded_data)
     assert resumed.resuming
     assert (resumed.checkpoint["epoch"], resumed.checkpoint["step_in_epoch"]) == (1, 2)
     assert resumed.checkpoint["global_step"] == 6
-    for saved, restored in zip(saved_controller, resumed.controller.get_weights()):
+    for saved, restored in zip(saved_controller, resumed.strategy.controller.get_weights()):
         np.testing.assert_array_equal(saved, restored)
     resumed.run()
     records = [json.loads(line) for line in open(os.path.join(config.run.output_dir, "search_log.jsonl"))]
