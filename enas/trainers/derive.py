@@ -94,7 +94,7 @@ def derive(output_dir: str, num_samples: Optional[int] = None, top_k: Optional[i
     if kind != "search":
         raise OutputDirError(f"{output_dir} holds a {kind} run; enas-derive needs the output of enas-search")
     overrides = {key: value for key, value in (("derive_num_samples", num_samples), ("derive_top_k", top_k),
-                                               ("derive_num_batches", num_batches)) if value}
+                                               ("derive_num_batches", num_batches)) if value is not None}
     config = config.replace(run=dataclasses.replace(config.run, output_dir=output_dir, **overrides))
     config.validate()
     space = get_space(config.child.search_for)

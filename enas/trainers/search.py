@@ -34,7 +34,7 @@ from enas.trainers.tasks import make_search_task
 SEARCH_LOG = "search_log.jsonl"
 _COUNTERS = ("epoch", "step_in_epoch", "controller_step", "global_step")
 _SUMS = ("child_loss", "child_accuracy", "child_ppl", "child_steps", "reward", "baseline", "entropy", "skip_rate",
-         "controller_loss", "controller_updates")
+         "controller_loss", "controller_updates", "child_lr")
 
 
 class SearchRun:
@@ -49,18 +49,20 @@ class SearchRun:
         self.config = config.validate()
         self.space = get_space(config.child.search_for)
         self.output_dir = config.run.output_dir
-        self.resuming = run_dir.prepare_output_dir(config, "search")
+        run_dir.check_output_dir(config, "search")  # before the data is loaded; writes nothing
         keras.utils.set_random_seed(config.run.seed)
         self.task = make_search_task(self.space, config, data)
+        self.resuming = run_dir.prepare_output_dir(config, "search")  # inputs are valid: config.json
         self.controller = Controller.from_config(self.space.controller_space(config.child), config.controller)
         self.reinforce = Reinforce.from_config(self.controller, config.controller)
         self.sums = {name: tf.Variable(0.0, dtype=tf.float64, trainable=False, name=name) for name in _SUMS}
         trackables = dict(self.task.trackables())
         trackables.update(controller=self.controller, reinforce=self.reinforce, epoch_sums=self.sums)
-        self.checkpoint = RunCheckpoint(os.path.join(self.output_dir, "checkpoints"), trackables, _COUNTERS)
-        if self.resuming:
-            self.checkpoint.restore()
+        self.checkpoint = RunCheckpoint(os.path.join(self.output_dir, "checkpoints"), trackables, _COUNTERS,
+                                        run_config=config.run)
+        self.checkpoint.restore()
         self.log = run_dir.JsonlLog(os.path.join(self.output_dir, SEARCH_LOG))
+        self.log.drop_after(self.checkpoint["epoch"])  # epochs logged after the checkpoint are redone
         self.writer = tf.summary.create_file_writer(os.path.join(self.output_dir, "tensorboard"))
 
     def sample_arc(self):
@@ -120,9 +122,10 @@ class SearchRun:
                 tf.summary.scalar("child/loss", metrics["loss"])
                 tf.summary.scalar("child/lr", metrics["lr"])
             bar.update(ckpt["step_in_epoch"], loss=metrics["loss"], lr=metrics["lr"])
+            self.sums["child_lr"].assign(metrics["lr"])  # checkpointed: a resumed epoch logs it too
             if guard.requested:
                 self._checkpoint_and_stop(guard)
-        self._last_child_lr = metrics["lr"]
+            ckpt.maybe_save()
 
     def _train_controller(self, guard) -> None:
         ckpt, cc = self.checkpoint, self.config.controller
@@ -138,6 +141,7 @@ class SearchRun:
             ckpt["controller_step"] = ckpt["controller_step"] + 1
             if guard.requested:
                 self._checkpoint_and_stop(guard)
+            ckpt.maybe_save()
 
     def _end_epoch(self, epoch: int, seconds: float) -> dict[str, Any]:
         ckpt, run = self.checkpoint, self.config.run
@@ -147,16 +151,18 @@ class SearchRun:
             "epoch": epoch + 1, "global_step": ckpt["global_step"], "seconds": round(seconds, 3),
             "child_loss": sums["child_loss"] / child_steps,
             f"child_{self._child_metric}": sums[f"child_{self._child_metric}"] / child_steps,
-            "child_lr": float(getattr(self, "_last_child_lr", float("nan"))),
+            "child_lr": sums["child_lr"] if sums["child_steps"] else float("nan"),
             "controller_lr": self.config.controller.learning_rate, "controller_updates": int(updates),
         }
         if updates:
             for name in ("reward", "baseline", "entropy", "skip_rate", "controller_loss"):
                 record[("mean_" if name == "reward" else "") + name] = sums[name] / updates
+            if not self.controller.space.num_skip_bits:  # micro, rnn: no skip decisions to rate
+                del record["skip_rate"]
         if (epoch + 1) % run.eval_every_epochs == 0 and self._has_valid():
             valid = self.task.evaluate("valid", self.sample_arc, max_batches=run.max_eval_batches)
             record.update({f"valid_{key}": value for key, value in valid.items() if key != "examples"})
-        report_epoch(record, self.writer, self.log, show=run.progress)
+        report_epoch(record, self.writer, self.log)
         for var in self.sums.values():
             var.assign(0.0)
         ckpt["epoch"], ckpt["step_in_epoch"], ckpt["controller_step"] = epoch + 1, 0, 0

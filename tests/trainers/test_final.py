@@ -62,6 +62,8 @@ def test_a_search_directory_is_not_a_final_directory(tmp_path, embedded_data, ti
 
     config = _final_config(tiny_config, tmp_path / "run")
     prepare_output_dir(config, "search")
+    os.makedirs(os.path.join(config.run.output_dir, "checkpoints"))
+    open(os.path.join(config.run.output_dir, "checkpoints", "ckpt-1.index"), "w").close()
     with pytest.raises(OutputDirError, match="search run, not a final run"):
         FinalRun(config, data=embedded_data)
 
