@@ -6,12 +6,14 @@ Usage::
     enas-describe --search_for=macro --child_num_layers=4 --child_num_branches=6 \\
         --child_out_filters=16 --child_fixed_arc="0 1 0 2 1 1 3 0 0 1" --dot_file=arc.dot
 
-With ``--dot_file`` it writes the DOT diagram, and a PNG beside it when graphviz's ``dot`` is
-installed.
+With ``--dot_file`` it writes the DOT diagram, and a PNG beside it when graphviz's ``dot`` program
+is installed (the system package ``graphviz``, e.g. ``apt-get install graphviz``).
 """
 
+import os
 import shutil
 import subprocess
+import sys
 
 from absl import flags
 
@@ -19,23 +21,47 @@ from enas import flags as enas_flags
 from enas.bin import common
 
 FLAGS = flags.FLAGS
+MIN_IMAGE_SIZE = 4  # the image children halve the input twice (reduction layers / cells)
 
 
 def define_flags():
     enas_flags.define_flags()
-    flags.DEFINE_integer("image_size", 32, "Input height and width the parameter/FLOP counts assume.")
-    flags.DEFINE_integer("image_channels", 3, "Input channels.")
-    flags.DEFINE_integer("num_classes", 10, "Classes (image spaces) or vocabulary size (rnn).")
-    flags.DEFINE_string("dot_file", "", "Write a graphviz DOT diagram here (and a PNG beside it with graphviz).")
+    for define, name, default, help_string in (
+            (flags.DEFINE_integer, "image_size", 32, "Input height and width the parameter/FLOP counts assume "
+             f"(>= {MIN_IMAGE_SIZE})."),
+            (flags.DEFINE_integer, "image_channels", 3, "Input channels (>= 1)."),
+            (flags.DEFINE_integer, "num_classes", 10, "Classes (image spaces) or vocabulary size (rnn); >= 2."),
+            (flags.DEFINE_string, "dot_file", "", "Write a graphviz DOT diagram here (and a PNG beside it when "
+             "graphviz's dot program is installed).")):
+        if name not in FLAGS:
+            define(name, default, help_string)
+
+
+def _check_flags() -> None:
+    """The describe-only flags, checked before TensorFlow is imported."""
+    if FLAGS.image_size < MIN_IMAGE_SIZE:
+        common.fail(f"--image_size: must be >= {MIN_IMAGE_SIZE} (the children halve it twice), got {FLAGS.image_size}")
+    if FLAGS.image_channels < 1:
+        common.fail(f"--image_channels: must be >= 1, got {FLAGS.image_channels}")
+    if FLAGS.num_classes < 2:
+        common.fail(f"--num_classes: must be >= 2, got {FLAGS.num_classes}")
+    if FLAGS.dot_file:
+        parent = os.path.dirname(os.path.abspath(FLAGS.dot_file))
+        if os.path.isdir(FLAGS.dot_file):
+            common.fail(f"--dot_file: {FLAGS.dot_file} is a directory; give a file name such as arc.dot")
+        if not os.path.isdir(parent):
+            common.fail(f"--dot_file: the directory {parent} does not exist")
 
 
 def main(_argv):
     config = enas_flags.configs_from_flags(FLAGS, require_output_dir=False)
+    if not config.child.fixed_arc:
+        common.fail("--child_fixed_arc: required: the architecture string to describe")
+    _check_flags()
+    common.import_tensorflow_quietly()
     from enas.spaces import get_space  # pylint: disable=import-outside-toplevel
 
     space = get_space(config.child.search_for)
-    if not config.child.fixed_arc:
-        common.fail("--child_fixed_arc: required: the architecture string to describe")
     arc = space.parse_arc(config.child.fixed_arc, config.child)
     shape = (FLAGS.image_size, FLAGS.image_size, FLAGS.image_channels) if space.task == "image" else None
     print(space.describe(arc, config.child, FLAGS.num_classes, shape))
@@ -47,12 +73,17 @@ def main(_argv):
         print(f"wrote {FLAGS.dot_file}")
         if shutil.which("dot"):
             png = FLAGS.dot_file.rsplit(".", 1)[0] + ".png"
-            subprocess.run(["dot", "-Tpng", FLAGS.dot_file, "-o", png], check=True)
-            print(f"wrote {png}")
+            result = subprocess.run(["dot", "-Tpng", FLAGS.dot_file, "-o", png], capture_output=True, text=True,
+                                    check=False)
+            if result.returncode == 0:
+                print(f"wrote {png}")
+            else:
+                print(f"warning: dot could not draw {png}: {result.stderr.strip()}", file=sys.stderr)
 
 
-def run():
-    common.run_main(main, define_flags)
+def run(argv=None):
+    """Console-script entry point (``enas-describe``); ``argv`` defaults to ``sys.argv``."""
+    common.run_main(main, define_flags, __doc__, argv)
 
 
 if __name__ == "__main__":

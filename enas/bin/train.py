@@ -16,18 +16,22 @@ from absl import flags
 
 from enas import flags as enas_flags
 from enas.bin import common
+from enas.trainers import run_dir
 
 FLAGS = flags.FLAGS
 
 
 def define_flags():
     enas_flags.define_flags()
-    flags.DEFINE_string("derived_json", "", "A derived.json (or a search output directory): train its best "
-                        "architecture instead of --child_fixed_arc.")
+    if "derived_json" not in FLAGS:
+        flags.DEFINE_string("derived_json", "", "A derived.json (or a search output directory): train its best "
+                            "architecture instead of --child_fixed_arc.")
 
 
 def main(_argv):
     config = enas_flags.configs_from_flags(FLAGS)
+    run_dir.check_output_dir(config, "final")  # before TensorFlow and the data: fail fast, write nothing
+    common.import_tensorflow_quietly()
     from enas.trainers.final import arc_from_derived, train_final  # pylint: disable=import-outside-toplevel
 
     if FLAGS.derived_json:
@@ -38,8 +42,9 @@ def main(_argv):
     print(f"written to {config.run.output_dir}/final_metrics.json and model.keras")
 
 
-def run():
-    common.run_main(main, define_flags)
+def run(argv=None):
+    """Console-script entry point (``enas-train``); ``argv`` defaults to ``sys.argv``."""
+    common.run_main(main, define_flags, __doc__, argv)
 
 
 if __name__ == "__main__":

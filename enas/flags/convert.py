@@ -45,7 +45,8 @@ def configs_from_flags(fv: flags.FlagValues = flags.FLAGS, *, require_output_dir
         derive_num_samples=fv.derive_num_samples, derive_top_k=fv.derive_top_k,
         derive_num_batches=fv.derive_num_batches,
         max_steps_per_epoch=fv.max_steps_per_epoch, max_eval_batches=fv.max_eval_batches, seed=fv.seed,
-        jit_compile=fv.jit_compile, progress=fv.progress)
+        jit_compile=fv.jit_compile, progress=fv.progress, checkpoint_every_steps=fv.checkpoint_every_steps,
+        checkpoint_every_minutes=fv.checkpoint_every_minutes)
     config = Config(data=data, child=child, controller=controller, run=run)
     if not child.search_for:
         raise ConfigError("--search_for: required; one of macro, micro, rnn")

@@ -129,4 +129,10 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> flags.FlagValue
     DEFINE.DEFINE_boolean("controller_training", True,
                           "Train the controller during search. With --nocontroller_training the search trains "
                           "the shared child on a frozen (initial) controller's samples.", flag_values=fv)
+
+    # --- checkpoints within an epoch ------------------------------------------------------------
+    DEFINE.DEFINE_integer("checkpoint_every_steps", 0, "Also checkpoint every this many training steps within an "
+                          "epoch (0: off); a kill then loses at most these steps.", flag_values=fv)
+    DEFINE.DEFINE_float("checkpoint_every_minutes", 10.0, "Also checkpoint when this many minutes have passed since "
+                        "the last checkpoint (0: off); the epoch-end checkpoint is always written.", flag_values=fv)
     return fv

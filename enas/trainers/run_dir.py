@@ -72,7 +72,7 @@ def check_output_dir(config: Config, kind: str) -> bool:
     Called before any data is loaded, so bad input is reported before anything is written.
     """
     output_dir = config.run.output_dir
-    _check_writable(output_dir)
+    check_writable(output_dir)
     if config.run.reset_output_dir:
         _check_resettable(output_dir)
         return False
@@ -126,7 +126,7 @@ def _read_record(path: str) -> dict:
     return record
 
 
-def _check_writable(output_dir: str) -> None:
+def check_writable(output_dir: str) -> None:
     """Refuses a path that is a file, cannot be created, or is not writable (writes nothing)."""
     if os.path.exists(output_dir) and not os.path.isdir(output_dir):
         raise OutputDirError(f"--output_dir: {output_dir} is a file, not a directory")
