@@ -30,12 +30,13 @@ def define_flags():
 
 def main(_argv):
     config = enas_flags.configs_from_flags(FLAGS)
+    if FLAGS.derived_json:
+        arc = run_dir.read_derived_arc(FLAGS.derived_json)
+        config = config.replace(child=dataclasses.replace(config.child, fixed_arc=arc))
     run_dir.check_output_dir(config, "final")  # before TensorFlow and the data: fail fast, write nothing
     common.import_tensorflow_quietly()
-    from enas.trainers.final import arc_from_derived, train_final  # pylint: disable=import-outside-toplevel
+    from enas.trainers.final import train_final  # pylint: disable=import-outside-toplevel
 
-    if FLAGS.derived_json:
-        config = config.replace(child=dataclasses.replace(config.child, fixed_arc=arc_from_derived(FLAGS.derived_json)))
     metrics = train_final(config)
     shown = {k: v for k, v in metrics.items() if k.startswith(("test_", "valid_")) or k == "num_params"}
     print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items()))

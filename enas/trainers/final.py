@@ -142,15 +142,4 @@ def train_final(config: Config, arc=None, data=None) -> dict[str, Any]:
 
 def arc_from_derived(path: str) -> str:
     """The best architecture string of a ``derived.json`` file (or of a search output directory)."""
-    if os.path.isdir(path):
-        path = os.path.join(path, "derived.json")
-    if not os.path.exists(path):
-        raise ConfigError(f"--derived_json: {path} does not exist; run enas-search (or enas-derive) first")
-    try:
-        derived = run_dir.read_json(path)
-    except (OSError, ValueError) as error:
-        raise ConfigError(f"--derived_json: {path} is not readable JSON ({error})") from None
-    best = derived.get("best") if isinstance(derived, dict) else None
-    if not isinstance(best, dict) or not isinstance(best.get("arc"), str) or not best["arc"].strip():
-        raise ConfigError(f"--derived_json: {path} is not a derived.json of enas-search (no best.arc string)")
-    return best["arc"]
+    return run_dir.read_derived_arc(path)

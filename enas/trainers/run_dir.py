@@ -15,7 +15,7 @@ from typing import Any, Mapping, Optional
 
 from enas import __version__
 from enas.config import Config
-from enas.errors import OutputDirError
+from enas.errors import ConfigError, OutputDirError
 
 CONFIG_FILE = "config.json"
 CHECKPOINT_DIR = "checkpoints"
@@ -224,6 +224,22 @@ def load_run_config(output_dir: str) -> tuple[str, Config]:
         return record.get("kind", ""), Config.from_dict(record["config"])
     except (TypeError, ValueError, AttributeError) as error:
         raise OutputDirError(f"{path} is not the config.json of an enas run ({error})") from None
+
+
+def read_derived_arc(path: str) -> str:
+    """The best architecture string of a ``derived.json`` file (or of a search output directory)."""
+    if os.path.isdir(path):
+        path = os.path.join(path, "derived.json")
+    if not os.path.exists(path):
+        raise ConfigError(f"--derived_json: {path} does not exist; run enas-search (or enas-derive) first")
+    try:
+        derived = read_json(path)
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"--derived_json: {path} is not readable JSON ({error})") from None
+    best = derived.get("best") if isinstance(derived, dict) else None
+    if not isinstance(best, dict) or not isinstance(best.get("arc"), str) or not best["arc"].strip():
+        raise ConfigError(f"--derived_json: {path} is not a derived.json of enas-search (no best.arc string)")
+    return best["arc"]
 
 
 class JsonlLog:
