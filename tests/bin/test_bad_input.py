@@ -128,11 +128,17 @@ def test_errors_found_after_tensorflow_loads_exit_2_in_process(workdir, capsys, 
         ("search", [SEARCH, "--output_dir={tmp}/s", "--search_for=marco"], "marco"),
         ("search", [SEARCH, "--output_dir={tmp}/s", "--dataset=cifar10", "--data_dir={tmp}/nothing"], "cifar10"),
         ("search", [SEARCH, "--output_dir={tmp}/mine", "--reset_output_dir"], "holds no enas run"),
+        # A real run's directory: a reset with a bad dataset deletes nothing (the data loads first).
+        ("search", [SEARCH, "--output_dir={tmp}/old_run", "--reset_output_dir", "--dataset=bogus"], "bogus"),
         ("search", [SEARCH, "--output_dir={tmp}/s", "--child_out_filters=3000000"], "out of memory"),
         ("describe", ["--baseline=ptb_final_smoke", "--child_fixed_arc=0 0 9"], "token"),
         ("data_check", ["--dataset=ptb", "--data_dir={tmp}/nothing"], "ptb"),
         ("data_check", ["--dataset=imagenet"], "unknown dataset 'imagenet'"),
     ]
+    (workdir / "old_run" / "checkpoints").mkdir(parents=True)
+    for name in ("search_log.jsonl", "checkpoints/checkpoint", "precious.txt"):
+        (workdir / "old_run" / name).write_text("x")
+    (workdir / "old_run" / "config.json").write_text(json.dumps({"kind": "search", "config": {}}))
     monkeypatch.chdir(workdir)
     before = _snapshot(workdir)
     for binary, args, expected in cases:
