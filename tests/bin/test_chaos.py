@@ -1,11 +1,12 @@
 """Chaos: ``kill -9`` at random points (and inside checkpoint saves), resume, compare with a run that
 was never interrupted. For each space, search and final training (smoke sizes, real subprocesses).
 
-Each interrupted chain is three processes: the first is killed inside its first epoch-end save,
-after the epoch's log line (``ENAS_TEST_KILL_IN_SAVE``: the case that used to log an epoch twice);
-the second checkpoints every 3 steps and is killed at a random progress line; the third finishes.
-The logs (but for wall-clock seconds), ``derived.json`` / ``final_metrics.json`` and every checkpointed
-value must equal those of the uninterrupted run of the same seed, and no ``ckpt-N_temp`` may remain.
+Search is killed inside its last epoch-end save, after the epoch's log line was written
+(``ENAS_TEST_KILL_IN_SAVE``: the case that used to log an epoch twice). Final training checkpoints
+every 3 steps and is killed at a random progress line (mid-epoch). Each is then resumed to the end.
+The logs (but for wall-clock seconds), ``derived.json`` / ``final_metrics.json`` and every
+checkpointed value must equal those of the uninterrupted run of the same seed (run alongside), and
+no ``ckpt-N_temp`` may remain.
 """
 
 import glob
@@ -38,8 +39,8 @@ def _run(command, env=None):
     return result
 
 
-def _killed_inside_first_epoch_end_save(command):
-    env = dict(ENV, ENAS_TEST_KILL_IN_SAVE="1")
+def _killed_inside_save(command, number):
+    env = dict(ENV, ENAS_TEST_KILL_IN_SAVE=str(number))
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600, check=False)
     assert result.returncode == -signal.SIGKILL, result.stderr[-3000:]
 
@@ -80,20 +81,13 @@ def _assert_same_run(reference, chaos, log_name, result_name):
     assert not glob.glob(os.path.join(chaos, "checkpoints", "*_temp"))
 
 
-def _chaos_chain(command, log_path, rng):
-    _killed_inside_first_epoch_end_save(command)
-    # Logged, then killed before its checkpoint was indexed: the resumed run must not log it twice.
-    assert [json.loads(line)["epoch"] for line in open(log_path)] == [1]
-    _killed_at_random_line(command + ["--checkpoint_every_steps=3"], rng)
-    _run(command + ["--checkpoint_every_steps=3"])
-
-
-def _reference_and_chaos(binary, baseline, reference, chaos, log_name, rng, *extra):
-    """The uninterrupted run (in the background) and the interrupted chain, side by side."""
-    background = subprocess.Popen(_command(binary, baseline, reference, "--noprogress", *extra),
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=ENV)
+def _reference_and_chaos(command, reference, chaos, kill):
+    """The uninterrupted run (in the background) beside the killed and resumed one."""
+    background = subprocess.Popen(command(reference, "--noprogress"), stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, text=True, env=ENV)
     try:
-        _chaos_chain(_command(binary, baseline, chaos, *extra), os.path.join(chaos, log_name), rng)
+        kill(command(chaos))
+        _run(command(chaos))
     finally:
         _, stderr = background.communicate(timeout=600)
     assert background.returncode == 0, stderr[-3000:]
@@ -102,13 +96,24 @@ def _reference_and_chaos(binary, baseline, reference, chaos, log_name, rng, *ext
 @pytest.mark.slow
 @pytest.mark.parametrize("space", sorted(SPACES))
 def test_kill_9_anywhere_then_resume_equals_an_uninterrupted_run(tmp_path, space):
-    rng = random.Random(f"chaos-{space}")
     search_baseline, final_baseline = SPACES[space]
     reference, chaos = str(tmp_path / "search_reference"), str(tmp_path / "search_chaos")
-    _reference_and_chaos("search", search_baseline, reference, chaos, "search_log.jsonl", rng)
+
+    def killed_in_save(command):
+        _killed_inside_save(command, 2)  # the end of epoch 2 (no checkpoints within epochs here)
+        # Epoch 2 logged, then killed before its checkpoint was indexed: resumed from epoch 1, the run
+        # redoes epoch 2 and must not log it twice.
+        assert [json.loads(line)["epoch"] for line in open(os.path.join(chaos, "search_log.jsonl"))] == [1, 2]
+        assert glob.glob(os.path.join(chaos, "checkpoints", "*_temp"))
+
+    _reference_and_chaos(lambda out, *extra: _command("search", search_baseline, out, *extra),
+                         reference, chaos, killed_in_save)
     _assert_same_run(reference, chaos, "search_log.jsonl", "derived.json")
 
-    derived = f"--derived_json={reference}"
+    # The final baselines carry their own architecture, so final training does not wait for the search.
+    rng = random.Random(f"chaos-{space}")
     reference, chaos = str(tmp_path / "final_reference"), str(tmp_path / "final_chaos")
-    _reference_and_chaos("train", final_baseline, reference, chaos, "train_log.jsonl", rng, derived)
+    _reference_and_chaos(lambda out, *extra: _command("train", final_baseline, out, "--checkpoint_every_steps=3",
+                                                      *extra),
+                         reference, chaos, lambda command: _killed_at_random_line(command, rng))
     _assert_same_run(reference, chaos, "train_log.jsonl", "final_metrics.json")
