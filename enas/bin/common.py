@@ -78,7 +78,11 @@ def print_help(doc: str) -> None:
 def parse_flags(argv: list[str], doc: str = "") -> list[str]:
     """absl's flag parser, with ``--help`` showing this binary's flags and errors as one line, exit 2."""
     if any(arg in HELP_ARGS for arg in argv[1:]):
-        print_help(doc)
+        try:
+            print_help(doc)
+            sys.stdout.flush()
+        except BrokenPipeError:  # `enas-search --help | head`
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(0)
     argv = expand_baseline(list(argv))
     flags.FLAGS.unparse_flags()  # a fresh parse when called again in one process (tests)
