@@ -153,6 +153,7 @@ class ChildConfig:
         _check(self.init_range is None or self.init_range > 0, "child_init_range",
                f"must be > 0, got {self.init_range}")
         _check(self.hidden_size > 0, "child_lstm_hidden_size", f"must be > 0, got {self.hidden_size}")
+        _check(self.lr > 0, "child_lr", f"must be > 0, got {self.lr}")
         return self
 
 
@@ -255,7 +256,10 @@ class RunConfig:
       max_eval_batches: cap on evaluation batches (0: the whole split); for smoke runs.
       seed: global seed (weights, sampling).
       jit_compile: compile step functions with XLA (off by default: slower on CPU).
-      progress: show a progress bar.
+      progress: show a progress bar (per-epoch lines are printed either way).
+      checkpoint_every_steps: also checkpoint every this many training steps within an epoch (0: off).
+      checkpoint_every_minutes: also checkpoint when this many minutes have passed since the last
+        checkpoint (0: off); the epoch-end checkpoint is always written.
     """
 
     output_dir: str = ""
@@ -271,6 +275,8 @@ class RunConfig:
     seed: int = 0
     jit_compile: bool = False
     progress: bool = True
+    checkpoint_every_steps: int = 0
+    checkpoint_every_minutes: float = 10.0
 
     def validate(self) -> "RunConfig":
         _check(bool(self.output_dir), "output_dir", "is required: the directory for checkpoints and logs")
@@ -282,6 +288,10 @@ class RunConfig:
         _check(self.derive_num_batches > 0, "derive_num_batches", f"must be > 0, got {self.derive_num_batches}")
         _check(self.max_steps_per_epoch >= 0, "max_steps_per_epoch", f"must be >= 0, got {self.max_steps_per_epoch}")
         _check(self.max_eval_batches >= 0, "max_eval_batches", f"must be >= 0, got {self.max_eval_batches}")
+        _check(self.checkpoint_every_steps >= 0, "checkpoint_every_steps",
+               f"must be >= 0 (0: off), got {self.checkpoint_every_steps}")
+        _check(self.checkpoint_every_minutes >= 0, "checkpoint_every_minutes",
+               f"must be >= 0 (0: off), got {self.checkpoint_every_minutes}")
         return self
 
 

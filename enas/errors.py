@@ -27,3 +27,7 @@ class OutputDirError(EnasError):
 
 class TrainingError(EnasError):
     """Training diverged (for example a NaN loss)."""
+
+
+class CheckpointError(OutputDirError):
+    """A checkpoint of a run cannot be read or does not match the model being restored."""

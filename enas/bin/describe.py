@@ -11,12 +11,14 @@ Usage::
 The parameter counts are of trainable weights. The number of classes (vocabulary size for ``rnn``)
 comes from ``--num_classes``, which the baselines carry; describe refuses to guess it.
 
-With ``--dot_file`` it writes the DOT diagram, and a PNG beside it when graphviz's ``dot`` is
-installed.
+With ``--dot_file`` it writes the DOT diagram, and a PNG beside it when graphviz's ``dot`` program
+is installed (the system package ``graphviz``, e.g. ``apt-get install graphviz``).
 """
 
+import os
 import shutil
 import subprocess
+import sys
 
 from absl import flags
 
@@ -24,6 +26,7 @@ from enas import flags as enas_flags
 from enas.bin import common
 
 FLAGS = flags.FLAGS
+MIN_IMAGE_SIZE = 4  # the image children halve the input twice (reduction layers / cells)
 
 
 # Input shapes (H, W, C) of the image datasets whose shape is known without reading them.
@@ -35,9 +38,28 @@ def define_flags():
     enas_flags.define_flags()
     flags.DEFINE_integer("image_size", 0, "Input height and width the parameter/FLOP counts assume; 0: the "
                          "--dataset's own (known for cifar10, cifar100, svhn_cropped, mnist, fashion_mnist, "
-                         "embedded).")
-    flags.DEFINE_integer("image_channels", 0, "Input channels; 0: the --dataset's own.")
-    flags.DEFINE_string("dot_file", "", "Write a graphviz DOT diagram here (and a PNG beside it with graphviz).")
+                         f"embedded); else >= {MIN_IMAGE_SIZE}.")
+    flags.DEFINE_integer("image_channels", 0, "Input channels; 0: the --dataset's own; else >= 1.")
+    flags.DEFINE_string("dot_file", "", "Write a graphviz DOT diagram here (and a PNG beside it when graphviz's "
+                        "dot program is installed).")
+
+
+def _check_flags() -> None:
+    """The describe-only flags, checked before TensorFlow is imported (0: the dataset's own value)."""
+    if FLAGS.image_size and FLAGS.image_size < MIN_IMAGE_SIZE:
+        common.fail(f"--image_size: must be >= {MIN_IMAGE_SIZE} (the children halve it twice), got {FLAGS.image_size}")
+    if FLAGS.image_size < 0:
+        common.fail(f"--image_size: must be >= {MIN_IMAGE_SIZE} (or 0: the dataset's own), got {FLAGS.image_size}")
+    if FLAGS.image_channels < 0:
+        common.fail(f"--image_channels: must be >= 1 (or 0: the dataset's own), got {FLAGS.image_channels}")
+    if FLAGS.num_classes < 0 or FLAGS.num_classes == 1:
+        common.fail(f"--num_classes: must be >= 2, got {FLAGS.num_classes}")
+    if FLAGS.dot_file:
+        parent = os.path.dirname(os.path.abspath(FLAGS.dot_file))
+        if os.path.isdir(FLAGS.dot_file):
+            common.fail(f"--dot_file: {FLAGS.dot_file} is a directory; give a file name such as arc.dot")
+        if not os.path.isdir(parent):
+            common.fail(f"--dot_file: the directory {parent} does not exist")
 
 
 def _input_shape(dataset: str):
@@ -53,11 +75,13 @@ def _input_shape(dataset: str):
 
 def main(_argv):
     config = enas_flags.configs_from_flags(FLAGS, require_output_dir=False)
+    if not config.child.fixed_arc:
+        common.fail("--child_fixed_arc: required: the architecture string to describe")
+    _check_flags()
+    common.import_tensorflow_quietly()
     from enas.spaces import get_space  # pylint: disable=import-outside-toplevel
 
     space = get_space(config.child.search_for)
-    if not config.child.fixed_arc:
-        common.fail("--child_fixed_arc: required: the architecture string to describe")
     if not config.data.num_classes:
         noun = "vocabulary size" if space.task == "language" else "number of classes"
         common.fail(f"--num_classes: the {noun} of --dataset={config.data.dataset} is needed to count the "
@@ -73,12 +97,17 @@ def main(_argv):
         print(f"wrote {FLAGS.dot_file}")
         if shutil.which("dot"):
             png = FLAGS.dot_file.rsplit(".", 1)[0] + ".png"
-            subprocess.run(["dot", "-Tpng", FLAGS.dot_file, "-o", png], check=True)
-            print(f"wrote {png}")
+            result = subprocess.run(["dot", "-Tpng", FLAGS.dot_file, "-o", png], capture_output=True, text=True,
+                                    check=False)
+            if result.returncode == 0:
+                print(f"wrote {png}")
+            else:
+                print(f"warning: dot could not draw {png}: {result.stderr.strip()}", file=sys.stderr)
 
 
-def run():
-    common.run_main(main, define_flags)
+def run(argv=None):
+    """Console-script entry point (``enas-describe``); ``argv`` defaults to ``sys.argv``."""
+    common.run_main(main, define_flags, __doc__, argv)
 
 
 if __name__ == "__main__":

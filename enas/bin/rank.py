@@ -37,6 +37,7 @@ def main(_argv):
                         score_batches=FLAGS.rank_score_batches, top_k=FLAGS.rank_top_k,
                         max_steps_per_epoch=FLAGS.max_steps_per_epoch, seed=FLAGS.seed,
                         progress=FLAGS.progress).validate()
+    common.import_tensorflow_quietly()
     from enas.trainers.rank import rank  # pylint: disable=import-outside-toplevel
 
     result = rank(config)
@@ -45,8 +46,9 @@ def main(_argv):
     print(f"written to {config.output_dir}/rank.json and rank.png")
 
 
-def run():
-    common.run_main(main, define_flags)
+def run(argv=None):
+    """Console-script entry point (``enas-rank``); ``argv`` defaults to ``sys.argv``."""
+    common.run_main(main, define_flags, __doc__, argv, baselines=False)
 
 
 if __name__ == "__main__":

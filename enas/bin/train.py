@@ -16,30 +16,36 @@ from absl import flags
 
 from enas import flags as enas_flags
 from enas.bin import common
+from enas.trainers import run_dir
 
 FLAGS = flags.FLAGS
 
 
 def define_flags():
     enas_flags.define_flags()
-    flags.DEFINE_string("derived_json", "", "A derived.json (or a search output directory): train its best "
-                        "architecture instead of --child_fixed_arc.")
+    if "derived_json" not in FLAGS:
+        flags.DEFINE_string("derived_json", "", "A derived.json (or a search output directory): train its best "
+                            "architecture instead of --child_fixed_arc.")
 
 
 def main(_argv):
     config = enas_flags.configs_from_flags(FLAGS)
-    from enas.trainers.final import arc_from_derived, train_final  # pylint: disable=import-outside-toplevel
-
     if FLAGS.derived_json:
-        config = config.replace(child=dataclasses.replace(config.child, fixed_arc=arc_from_derived(FLAGS.derived_json)))
+        arc = run_dir.read_derived_arc(FLAGS.derived_json)
+        config = config.replace(child=dataclasses.replace(config.child, fixed_arc=arc))
+    run_dir.check_output_dir(config, "final")  # before TensorFlow and the data: fail fast, write nothing
+    common.import_tensorflow_quietly()
+    from enas.trainers.final import train_final  # pylint: disable=import-outside-toplevel
+
     metrics = train_final(config)
     shown = {k: v for k, v in metrics.items() if k.startswith(("test_", "valid_")) or k == "num_params"}
     print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items()))
     print(f"written to {config.run.output_dir}/final_metrics.json and model.keras")
 
 
-def run():
-    common.run_main(main, define_flags)
+def run(argv=None):
+    """Console-script entry point (``enas-train``); ``argv`` defaults to ``sys.argv``."""
+    common.run_main(main, define_flags, __doc__, argv)
 
 
 if __name__ == "__main__":

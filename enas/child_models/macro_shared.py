@@ -30,6 +30,7 @@ from keras import ops
 
 from enas.child_models import macro
 from enas.child_models.ops import FactorizedReduction, batch_norm, he_normal, max_pool_3x3
+from enas.errors import ConfigError
 
 # (kind, kernel size) of each op id in macro.OP_NAMES.
 OP_KINDS = (("conv", 3), ("sep", 3), ("conv", 5), ("sep", 5), ("avg", 3), ("max", 3))
@@ -214,7 +215,7 @@ class MacroSharedChild(_MacroSearchNetwork):
         super().__init__(num_layers, out_filters, num_classes, image_shape, keep_prob, **kwargs)
         self.num_branches = int(num_branches)
         if not 0 < self.num_branches <= len(OP_KINDS):
-            raise ValueError(f"num_branches must be in 1..{len(OP_KINDS)}, got {num_branches}")
+            raise ConfigError(f"--child_num_branches: the macro space has {len(OP_KINDS)} ops; got {num_branches}")
         # Flat list: the branch of op k in layer i is branches[i * num_branches + k].
         self.branches = [SearchBranch(out_filters, op, name=f"layer{i}_{macro.OP_NAMES[op]}")
                          for i in range(self.num_layers) for op in range(self.num_branches)]

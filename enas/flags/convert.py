@@ -56,7 +56,8 @@ def configs_from_flags(fv: flags.FlagValues = flags.FLAGS, *, require_output_dir
         derive_num_samples=fv.derive_num_samples, derive_top_k=fv.derive_top_k,
         derive_num_batches=fv.derive_num_batches,
         max_steps_per_epoch=fv.max_steps_per_epoch, max_eval_batches=fv.max_eval_batches, seed=fv.seed,
-        jit_compile=fv.jit_compile, progress=fv.progress)
+        jit_compile=fv.jit_compile, progress=fv.progress, checkpoint_every_steps=fv.checkpoint_every_steps,
+        checkpoint_every_minutes=fv.checkpoint_every_minutes)
     search = SearchConfig(strategy=fv.search_strategy, reward_bn=fv.child_reward_bn,
                           recalibrate_batches=fv.child_reward_recalibrate_batches)
     config = Config(data=data, child=child, controller=controller, run=run, search=search)

@@ -177,4 +177,10 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> flags.FlagValue
                         "space (CIFAR 0.0, enas_lm Adam's default 0.9).", flag_values=fv)
     DEFINE.DEFINE_float("controller_adam_epsilon", None, "Controller Adam epsilon; unset: the official value of "
                         "the space (CIFAR 1e-3, enas_lm Adam's default 1e-8).", flag_values=fv)
+
+    # --- checkpoints within an epoch ------------------------------------------------------------
+    DEFINE.DEFINE_integer("checkpoint_every_steps", 0, "Also checkpoint every this many training steps within an "
+                          "epoch (0: off); a kill then loses at most these steps.", flag_values=fv)
+    DEFINE.DEFINE_float("checkpoint_every_minutes", 10.0, "Also checkpoint when this many minutes have passed since "
+                        "the last checkpoint (0: off); the epoch-end checkpoint is always written.", flag_values=fv)
     return fv

@@ -50,14 +50,19 @@ class FinalRun:
             self.space.check_arc(arc, config.child)
         self.arc = arc
         self.output_dir = config.run.output_dir
-        resuming = run_dir.prepare_output_dir(config, "final")
+        run_dir.check_output_dir(config, "final")  # before the data is loaded; writes nothing
         keras.utils.set_random_seed(config.run.seed)
         self.task = make_final_task(self.space, arc, config, data)
-        self.checkpoint = RunCheckpoint(os.path.join(self.output_dir, "checkpoints"), self.task.trackables(),
-                                        ("epoch", "step_in_epoch", "global_step"))
-        if resuming:
-            self.checkpoint.restore()
+        run_dir.prepare_output_dir(config, "final")  # inputs are valid: config.json
+        # The epoch's loss sum is checkpointed so that a resumed epoch logs the same mean.
+        self.epoch_loss = {name: tf.Variable(0.0, dtype=tf.float64, trainable=False, name=name)
+                           for name in ("loss_sum", "loss_steps")}
+        self.checkpoint = RunCheckpoint(os.path.join(self.output_dir, "checkpoints"),
+                                        {**self.task.trackables(), "epoch_loss": self.epoch_loss},
+                                        ("epoch", "step_in_epoch", "global_step"), run_config=config.run)
+        self.checkpoint.restore()
         self.log = run_dir.JsonlLog(os.path.join(self.output_dir, TRAIN_LOG))
+        self.log.drop_after(self.checkpoint["epoch"])  # epochs logged after the checkpoint are redone
         self.writer = tf.summary.create_file_writer(os.path.join(self.output_dir, "tensorboard"))
 
     def _has_valid(self) -> bool:
@@ -70,23 +75,26 @@ class FinalRun:
         with run_dir.InterruptGuard() as guard:
             while ckpt["epoch"] < run.num_epochs:
                 epoch, start = ckpt["epoch"], time.time()
-                losses = self._train_epoch(epoch, steps, guard)
+                self._train_epoch(epoch, steps, guard)
+                loss_sum, loss_steps = (float(v.numpy()) for v in self.epoch_loss.values())
                 record = {"epoch": epoch + 1, "global_step": ckpt["global_step"],
                           "seconds": round(time.time() - start, 3),
-                          "train_loss": float(np.mean(losses)) if losses else float("nan")}
+                          "train_loss": loss_sum / loss_steps if loss_steps else float("nan")}
                 if (epoch + 1) % run.eval_every_epochs == 0 and self._has_valid():
                     valid = self.task.evaluate("valid", max_batches=run.max_eval_batches)
                     self.task.observe_validation(valid)
                     record.update({f"valid_{k}": v for k, v in valid.items() if k != "examples"})
-                report_epoch(record, self.writer, self.log, show=run.progress)
+                report_epoch(record, self.writer, self.log)
                 ckpt["epoch"], ckpt["step_in_epoch"] = epoch + 1, 0
+                for var in self.epoch_loss.values():
+                    var.assign(0.0)
                 self.checkpoint.save()
         return self._finish()
 
-    def _train_epoch(self, epoch: int, steps: int, guard) -> list[float]:
-        ckpt, losses = self.checkpoint, []
+    def _train_epoch(self, epoch: int, steps: int, guard) -> None:
+        ckpt = self.checkpoint
         if ckpt["step_in_epoch"] >= steps:
-            return losses
+            return
         self.task.begin_epoch(epoch, skip_steps=ckpt["step_in_epoch"])
         bar = ProgressReporter(steps, f"epoch {epoch + 1}/{self.config.run.num_epochs}", self.config.run,
                                start=ckpt["step_in_epoch"])
@@ -96,7 +104,8 @@ class FinalRun:
                 raise TrainingError(
                     f"non-finite loss {metrics['loss']} at epoch {epoch}, step {ckpt['step_in_epoch']} training "
                     f"{self.arc.to_string()}; the last checkpoint in {self.output_dir} is intact")
-            losses.append(metrics["loss"])
+            self.epoch_loss["loss_sum"].assign_add(metrics["loss"])
+            self.epoch_loss["loss_steps"].assign_add(1.0)
             ckpt["step_in_epoch"] = ckpt["step_in_epoch"] + 1
             ckpt["global_step"] = ckpt["global_step"] + 1
             with self.writer.as_default(step=ckpt["global_step"]):
@@ -107,7 +116,7 @@ class FinalRun:
                 path = self.checkpoint.save()
                 raise run_dir.Interrupted(f"{guard.signal_name}: checkpoint written to {path}; run the same "
                                           "command again to resume")
-        return losses
+            ckpt.maybe_save()
 
     def _finish(self) -> dict[str, Any]:
         run = self.config.run
@@ -117,6 +126,11 @@ class FinalRun:
         if self._has_valid():
             metrics.update({f"valid_{k}": v for k, v in self.task.evaluate("valid", run.max_eval_batches).items()})
         metrics.update({f"test_{k}": v for k, v in self.task.evaluate("test", run.max_eval_batches).items()})
+        with self.writer.as_default(step=run.num_epochs):  # the final numbers in TensorBoard too
+            for key, value in metrics.items():
+                if key.startswith(("valid_", "test_")) and isinstance(value, float) and math.isfinite(value):
+                    tf.summary.scalar(f"final/{key}", value)
+        self.writer.flush()
         self.task.export(os.path.join(self.output_dir, MODEL_FILE))
         run_dir.atomic_write_json(os.path.join(self.output_dir, METRICS_FILE), metrics)
         return metrics
@@ -129,8 +143,4 @@ def train_final(config: Config, arc=None, data=None) -> dict[str, Any]:
 
 def arc_from_derived(path: str) -> str:
     """The best architecture string of a ``derived.json`` file (or of a search output directory)."""
-    if os.path.isdir(path):
-        path = os.path.join(path, "derived.json")
-    if not os.path.exists(path):
-        raise ConfigError(f"--derived_json: {path} does not exist; run enas-search (or enas-derive) first")
-    return run_dir.read_json(path)["best"]["arc"]
+    return run_dir.read_derived_arc(path)

@@ -1,15 +1,26 @@
-"""A progress bar for long loops (Keras' Progbar), silent when ``run.progress`` is off."""
+"""Progress of long loops: a live bar on a terminal, plain lines in a log file, per-epoch lines.
+
+``run.progress`` turns the step-level progress on or off; the one line per epoch is always printed.
+When stdout is not a terminal (a batch job writing to a file) the bar's carriage returns and colour
+codes would garble the file, so plain ``step current/total ...`` lines are printed instead.
+"""
 
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
 import keras
 import tensorflow as tf
 
 
-def report_epoch(record: dict[str, Any], writer, log, show: bool) -> None:
+def format_value(value: Any) -> str:
+    """A number as printed in progress lines: 4 significant digits (``5e-05``, not ``0.0001``)."""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def report_epoch(record: dict[str, Any], writer, log, show: bool = True) -> None:
     """Writes an epoch's record: TensorBoard scalars ``epoch/<key>``, one line of ``log``, and prints it.
 
     ``writer`` is a ``tf.summary`` writer, ``log`` a :class:`enas.trainers.run_dir.JsonlLog`; ``show``
@@ -23,8 +34,14 @@ def report_epoch(record: dict[str, Any], writer, log, show: bool) -> None:
     log.append(record)
     if show:
         # Lists (per-decision choice frequencies, warnings) stay in the log; warnings print on their own.
-        print(" ".join(f"{k}={round(v, 4) if isinstance(v, float) else v}" for k, v in record.items()
-                       if not isinstance(v, list)), flush=True)
+        print(" ".join(f"{k}={format_value(v)}" for k, v in record.items() if not isinstance(v, list)), flush=True)
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
 
 
 class ProgressReporter:
@@ -32,23 +49,31 @@ class ProgressReporter:
 
     Args:
       total: steps in the loop.
-      title: printed above the bar.
-      run_config: :class:`enas.config.RunConfig` (``progress`` turns the bar on, ``log_every`` sets
-        how often it is redrawn).
+      title: printed above the bar (and at the start of each plain line).
+      run_config: :class:`enas.config.RunConfig` (``progress`` turns it on, ``log_every`` sets how
+        often it is redrawn or a plain line is printed).
       start: the step the loop starts from (when resuming).
+      stream: where to write (default ``sys.stdout``); a non-terminal gets plain lines.
     """
 
-    def __init__(self, total: int, title: str, run_config, start: int = 0):
+    def __init__(self, total: int, title: str, run_config, start: int = 0, stream=None):
         self.enabled = bool(run_config.progress)
         self.every = max(1, int(run_config.log_every))
         self.total = total
+        self.title = title
+        self.stream = stream if stream is not None else sys.stdout
         self._bar = None
-        if self.enabled:
-            print(title, flush=True)
+        if self.enabled and _is_terminal(self.stream):
+            print(title, file=self.stream, flush=True)
             self._bar = keras.utils.Progbar(total, stateful_metrics=["loss", "lr"])
             if start:
                 self._bar.update(start)
 
     def update(self, current: int, **metrics) -> None:
-        if self._bar is not None and (current % self.every == 0 or current == self.total):
+        if not self.enabled or (current % self.every != 0 and current != self.total):
+            return
+        if self._bar is not None:
             self._bar.update(current, values=list(metrics.items()))
+        else:
+            values = " ".join(f"{key}={format_value(float(value))}" for key, value in metrics.items())
+            print(f"{self.title} step {current}/{self.total} {values}".rstrip(), file=self.stream, flush=True)

@@ -38,7 +38,7 @@ from enas.trainers.tasks import make_search_task
 SEARCH_LOG = "search_log.jsonl"
 # "controller_step" counts the strategy's phase steps (the name keeps older checkpoints readable).
 _COUNTERS = ("epoch", "step_in_epoch", "controller_step", "global_step")
-_CHILD_SUMS = ("child_loss", "child_accuracy", "child_ppl", "child_steps", "controller_updates")
+_CHILD_SUMS = ("child_loss", "child_accuracy", "child_ppl", "child_steps", "controller_updates", "child_lr")
 
 
 class SearchRun:
@@ -58,21 +58,23 @@ class SearchRun:
 
         get_strategy(config.search.strategy)  # likewise an unknown strategy
         self.output_dir = config.run.output_dir
-        self.resuming = run_dir.prepare_output_dir(config, "search")
+        run_dir.check_output_dir(config, "search")  # before the data is loaded; writes nothing
         keras.utils.set_random_seed(config.run.seed)
         self.task = make_search_task(self.space, config, data)
         self.strategy = make_strategy(self.space, config)
+        self.resuming = run_dir.prepare_output_dir(config, "search")  # inputs are valid: config.json
         self.health = HealthMonitor(self.strategy.decisions, config.run.num_epochs)
         names = _CHILD_SUMS + tuple(self.strategy.metric_names)
         self.sums = {name: tf.Variable(0.0, dtype=tf.float64, trainable=False, name=name) for name in names}
         trackables = dict(self.task.trackables())
         trackables.update(self.strategy.trackables())
         trackables.update(epoch_sums=self.sums, health=self.health)
-        self.checkpoint = RunCheckpoint(os.path.join(self.output_dir, "checkpoints"), trackables, _COUNTERS)
-        if self.resuming:
-            self.checkpoint.restore()
+        self.checkpoint = RunCheckpoint(os.path.join(self.output_dir, "checkpoints"), trackables, _COUNTERS,
+                                        run_config=config.run)
+        self.checkpoint.restore()
         self.health.start(self.strategy)
         self.log = run_dir.JsonlLog(os.path.join(self.output_dir, SEARCH_LOG))
+        self.log.drop_after(self.checkpoint["epoch"])  # epochs logged after the checkpoint are redone
         self.writer = tf.summary.create_file_writer(os.path.join(self.output_dir, "tensorboard"))
 
     def sample_arc(self):
@@ -128,9 +130,10 @@ class SearchRun:
                 tf.summary.scalar("child/loss", metrics["loss"])
                 tf.summary.scalar("child/lr", metrics["lr"])
             bar.update(ckpt["step_in_epoch"], loss=metrics["loss"], lr=metrics["lr"])
+            self.sums["child_lr"].assign(metrics["lr"])  # checkpointed: a resumed epoch logs it too
             if guard.requested:
                 self._checkpoint_and_stop(guard)
-        self._last_child_lr = metrics["lr"]
+            ckpt.maybe_save()
 
     def _strategy_phase(self, epoch: int, guard) -> None:
         ckpt = self.checkpoint
@@ -142,6 +145,7 @@ class SearchRun:
             ckpt["controller_step"] = ckpt["controller_step"] + 1
             if guard.requested:
                 self._checkpoint_and_stop(guard)
+            ckpt.maybe_save()
 
     def _end_epoch(self, epoch: int, seconds: float) -> dict[str, Any]:
         ckpt, run = self.checkpoint, self.config.run
@@ -151,7 +155,7 @@ class SearchRun:
             "epoch": epoch + 1, "global_step": ckpt["global_step"], "seconds": round(seconds, 3),
             "child_loss": sums["child_loss"] / child_steps,
             f"child_{self._child_metric}": sums[f"child_{self._child_metric}"] / child_steps,
-            "child_lr": float(getattr(self, "_last_child_lr", float("nan"))),
+            "child_lr": sums["child_lr"] if sums["child_steps"] else float("nan"),
         }
         record.update(self.strategy.epoch_record(
             {name: sums[name] / max(updates, 1) for name in self.strategy.metric_names}, updates))
@@ -159,7 +163,7 @@ class SearchRun:
             valid = self.task.evaluate("valid", self.sample_arc, max_batches=run.max_eval_batches)
             record.update({f"valid_{key}": value for key, value in valid.items() if key != "examples"})
         self.health.end_epoch(record, self.strategy, self.writer, epoch)
-        report_epoch(record, self.writer, self.log, show=run.progress)
+        report_epoch(record, self.writer, self.log)
         for var in self.sums.values():
             var.assign(0.0)
         ckpt["epoch"], ckpt["step_in_epoch"], ckpt["controller_step"] = epoch + 1, 0, 0

@@ -29,3 +29,10 @@ def test_bad_dataset_exits_2_with_one_line():
     assert errors == ["error: unknown dataset 'imagenet'; choose one of embedded, cifar10, cifar100, "
                       "mnist, fashion_mnist, svhn_cropped, idx, npz"]
     assert result.stdout == ""
+
+
+def test_reads_the_language_model_corpus():
+    result = run_data_check("--dataset=ptb_synthetic", "--batch_size=4", "--eval_batch_size=2",
+                            "--child_bptt_steps=5")
+    assert result.returncode == 0, result.stderr
+    assert "vocabulary:" in result.stdout and "train: 4 streams x" in result.stdout

@@ -19,6 +19,16 @@ def _final_config(tiny_config, path, **run):
     return config.replace(child=dataclasses.replace(config.child, fixed_arc=ARC))
 
 
+def _tensorboard_tags(output_dir):
+    import tensorflow as tf
+
+    tags = set()
+    for path in tf.io.gfile.glob(os.path.join(output_dir, "tensorboard", "events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            tags.update(value.tag for value in event.summary.value)
+    return tags
+
+
 def test_final_training_writes_metrics_and_a_reloadable_model(tmp_path, embedded_data, tiny_config):
     config = _final_config(tiny_config, tmp_path / "final")
     metrics = train_final(config, data=embedded_data)
@@ -29,6 +39,7 @@ def test_final_training_writes_metrics_and_a_reloadable_model(tmp_path, embedded
     assert metrics["num_params"] > 0
     log = [json.loads(line) for line in open(os.path.join(out, "train_log.jsonl"))]
     assert [r["epoch"] for r in log] == [1, 2] and "valid_accuracy" in log[0]
+    assert {"final/test_accuracy", "final/test_loss", "final/valid_accuracy"} <= _tensorboard_tags(out)
     model = keras.models.load_model(os.path.join(out, "model.keras"))
     images = next(iter(embedded_data.test(8)))[0]
     run = FinalRun(config, data=embedded_data)  # resumes the finished run: weights restored
@@ -62,6 +73,8 @@ def test_a_search_directory_is_not_a_final_directory(tmp_path, embedded_data, ti
 
     config = _final_config(tiny_config, tmp_path / "run")
     prepare_output_dir(config, "search")
+    os.makedirs(os.path.join(config.run.output_dir, "checkpoints"))
+    open(os.path.join(config.run.output_dir, "checkpoints", "ckpt-1.index"), "w").close()
     with pytest.raises(OutputDirError, match="search run, not a final run"):
         FinalRun(config, data=embedded_data)
 

@@ -8,7 +8,7 @@ import signal
 import numpy as np
 import pytest
 
-from enas.errors import OutputDirError, TrainingError
+from enas.errors import CheckpointError, OutputDirError, TrainingError
 from enas.trainers import search as search_module
 from enas.trainers.derive import derive
 from enas.trainers.run_dir import Interrupted
@@ -129,3 +129,14 @@ def test_rederivation_from_the_output_dir(tmp_path, embedded_data, tiny_config):
     assert derived["num_samples"] == 6 and len(derived["top"]) <= 3
     with pytest.raises(OutputDirError, match="config.json is missing"):
         derive(str(tmp_path / "nothing"))
+    # A damaged checkpoint index stops the search and the derivation; it never restarts from epoch 0.
+    out = config.run.output_dir
+    log_before = open(os.path.join(out, "search_log.jsonl")).read()
+    with open(os.path.join(out, "checkpoints", "checkpoint"), "w") as handle:
+        handle.write("damaged")
+    longer = config.replace(run=dataclasses.replace(config.run, num_epochs=2))
+    with pytest.raises(CheckpointError, match="checkpoint index .* is unreadable"):
+        search_module.SearchRun(longer, data=embedded_data)
+    with pytest.raises(CheckpointError, match="unreadable"):
+        derive(out)
+    assert open(os.path.join(out, "search_log.jsonl")).read() == log_before
