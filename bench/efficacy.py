@@ -12,7 +12,9 @@ architectures, the Kendall tau of each reward mode, and the wall time of each se
     python bench/efficacy.py --dataset=cifar10 --data_dir=~/tensorflow_datasets --seeds=0,1,2
 
 Every search and training runs in its own directory under ``--output_dir`` and resumes, so an
-interrupted benchmark continues where it stopped; ``efficacy.json`` holds every figure.
+interrupted benchmark continues where it stopped; a finished seed's figures are kept in
+``seed<N>/result.json`` (seeds may run as separate processes: ``--seeds=1``, ``--seeds=2``, then
+``--seeds=0,1,2`` prints the table), and ``efficacy.json`` holds every figure.
 """
 
 from __future__ import annotations
@@ -165,8 +167,16 @@ def main(argv=None) -> dict:
     os.makedirs(args.output_dir, exist_ok=True)
     results = []
     for seed in (int(s) for s in args.seeds.split(",")):
+        # A finished seed's figures are kept: seeds can run in separate processes, then one call prints them all.
+        path = os.path.join(args.output_dir, f"seed{seed}", "result.json")
+        if os.path.exists(path):
+            with open(path) as handle:
+                results.append(json.load(handle))
+            continue
         data = load_image_data(search_config(args, "enas", seed).data)
         results.append(run_seed(args, seed, data))
+        with open(path, "w") as handle:
+            json.dump(results[-1], handle, indent=2)
     report = table(args, results)
     print(report)
     with open(os.path.join(args.output_dir, "efficacy.json"), "w") as handle:

@@ -36,23 +36,25 @@ KNOWN_IMAGE_SHAPES = {"cifar10": (32, 32, 3), "cifar100": (32, 32, 3), "svhn_cro
 
 def define_flags():
     enas_flags.define_flags()
-    flags.DEFINE_integer("image_size", 0, "Input height and width the parameter/FLOP counts assume; 0: the "
-                         "--dataset's own (known for cifar10, cifar100, svhn_cropped, mnist, fashion_mnist, "
-                         f"embedded); else >= {MIN_IMAGE_SIZE}.")
-    flags.DEFINE_integer("image_channels", 0, "Input channels; 0: the --dataset's own; else >= 1.")
+    flags.DEFINE_integer("image_size", 0, f"Input height and width the parameter/FLOP counts assume "
+                         f"(>= {MIN_IMAGE_SIZE}); "
+                         "not given: the --dataset's own (known for cifar10, cifar100, svhn_cropped, mnist, "
+                         "fashion_mnist, embedded).")
+    flags.DEFINE_integer("image_channels", 0, "Input channels (>= 1); not given: the --dataset's own.")
     flags.DEFINE_string("dot_file", "", "Write a graphviz DOT diagram here (and a PNG beside it when graphviz's "
                         "dot program is installed).")
 
 
 def _check_flags() -> None:
-    """The describe-only flags, checked before TensorFlow is imported (0: the dataset's own value)."""
-    if FLAGS.image_size and FLAGS.image_size < MIN_IMAGE_SIZE:
+    """The describe-only flags, checked before TensorFlow is imported.
+
+    A size given on the command line must be usable; left out, the dataset's own is used (or the
+    run refuses to guess it)."""
+    if FLAGS["image_size"].present and FLAGS.image_size < MIN_IMAGE_SIZE:
         common.fail(f"--image_size: must be >= {MIN_IMAGE_SIZE} (the children halve it twice), got {FLAGS.image_size}")
-    if FLAGS.image_size < 0:
-        common.fail(f"--image_size: must be >= {MIN_IMAGE_SIZE} (or 0: the dataset's own), got {FLAGS.image_size}")
-    if FLAGS.image_channels < 0:
-        common.fail(f"--image_channels: must be >= 1 (or 0: the dataset's own), got {FLAGS.image_channels}")
-    if FLAGS.num_classes < 0 or FLAGS.num_classes == 1:
+    if FLAGS["image_channels"].present and FLAGS.image_channels < 1:
+        common.fail(f"--image_channels: must be >= 1, got {FLAGS.image_channels}")
+    if FLAGS.num_classes < 0 or FLAGS.num_classes == 1:  # 0: unknown, refused once the space is known
         common.fail(f"--num_classes: must be >= 2, got {FLAGS.num_classes}")
     if FLAGS.dot_file:
         parent = os.path.dirname(os.path.abspath(FLAGS.dot_file))
@@ -82,11 +84,11 @@ def main(_argv):
     from enas.spaces import get_space  # pylint: disable=import-outside-toplevel
 
     space = get_space(config.child.search_for)
+    arc = space.parse_arc(config.child.fixed_arc, config.child)
     if not config.data.num_classes:
         noun = "vocabulary size" if space.task == "language" else "number of classes"
-        common.fail(f"--num_classes: the {noun} of --dataset={config.data.dataset} is needed to count the "
-                    "parameters (the baselines carry it); pass --num_classes")
-    arc = space.parse_arc(config.child.fixed_arc, config.child)
+        common.fail(f"--num_classes: must be >= 2: the {noun} of --dataset={config.data.dataset} is needed to "
+                    "count the parameters (the baselines carry it); pass --num_classes")
     shape = _input_shape(config.data.dataset) if space.task == "image" else None
     print(space.describe(arc, config.child, config.data.num_classes, shape))
     if FLAGS.dot_file:

@@ -113,8 +113,8 @@ class RunCheckpoint:
                 raise CheckpointError(
                     f"the checkpoint index {index} is unreadable{newest}; delete it to resume from the newest "
                     "checkpoint file, or pass --reset_output_dir to start over")
-            listed = [path if os.path.isabs(path) else os.path.join(self.directory, path)
-                      for path in [*state.all_model_checkpoint_paths, state.model_checkpoint_path]]
+            # get_checkpoint_state has already joined relative entries with the directory.
+            listed = [*state.all_model_checkpoint_paths, state.model_checkpoint_path]
             present = [path for path in listed if os.path.exists(path + ".index") or glob.glob(path + ".data-*")]
             if not present:
                 raise CheckpointError(f"the checkpoint index {index} names {listed[-1]}, whose files are missing; "

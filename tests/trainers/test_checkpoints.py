@@ -46,6 +46,15 @@ def test_restore_gives_the_newest_checkpoint_exactly(tmp_path):
     assert empty.restore() is False
 
 
+def test_a_relative_checkpoint_directory_resumes(tmp_path, monkeypatch):
+    # --output_dir=runs/x is relative: the index's entries must not be joined with the directory twice.
+    monkeypatch.chdir(tmp_path)
+    _saved_run("runs/x/checkpoints")
+    ckpt, model = _fresh("runs/x/checkpoints")
+    assert ckpt.restore() is True
+    assert ckpt["epoch"] == 3 and float(model.layers[0].kernel[0, 0]) == 3.0
+
+
 def test_unreadable_index_stops_and_deleting_it_resumes_from_the_newest_file(tmp_path):
     _saved_run(tmp_path)
     (tmp_path / "checkpoint").write_text("garbage {{{")
