@@ -100,7 +100,6 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> flags.FlagValue
     DEFINE.DEFINE_float("child_rnn_slowness_reg", 0.0, "Language model: slowness regulariser weight.",
                         flag_values=fv)
 
-
     # --- controller ---------------------------------------------------------------------------
     DEFINE.DEFINE_integer("controller_lstm_size", 64, "Controller LSTM units.", flag_values=fv)
     DEFINE.DEFINE_integer("controller_lstm_num_layers", 1, "Controller LSTM layers.", flag_values=fv)
