@@ -28,8 +28,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from enas.child_models import macro, micro
-from enas.child_models.micro_fixed import count_cost
+from enas.spaces import macro
+from enas.spaces import micro
+from enas.spaces.micro.fixed import count_cost
 from enas.config import ChildConfig
 from enas.trainers.optimizers import MomentumSGD
 

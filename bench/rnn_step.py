@@ -26,7 +26,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from enas.child_models.rnn import RnnArc  # noqa: E402
+from enas.spaces.rnn.arc import RnnArc  # noqa: E402
 from enas.config import ChildConfig, Config, DataConfig, RunConfig  # noqa: E402
 from enas.data.ptb import PtbData  # noqa: E402
 from enas.spaces import get_space  # noqa: E402

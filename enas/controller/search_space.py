@@ -30,12 +30,6 @@ import numpy as np
 
 from enas.errors import ArchitectureError, ConfigError
 
-# The micro controller's learned op-logit bias starts at [10, 10, 0, 0, 0] (favouring the two
-# separable convolutions), and the normal cell adds a fixed [0.25, 0.25, -0.25, ...] after the
-# tanh (reference section 2, issue #46).
-_MICRO_BIAS_LEAD = 10.0
-_MICRO_FIXED_BIAS_LEAD = 0.25
-
 
 def _float_tuple(values: Optional[Sequence[float]]) -> Optional[tuple]:
     return None if values is None else tuple(float(v) for v in values)
@@ -229,67 +223,28 @@ class SearchSpace:
         self.tables = dict(tables)
 
     # ----------------------------------------------------------------------------------- builders
+    # Conveniences: each space's package owns its decision sequence (``decision_space``); these
+    # return it, so ``SearchSpace.macro(12)`` and the macro space's controller agree by construction.
     @classmethod
-    def macro(cls, num_layers: int, num_branches: int = 6) -> "SearchSpace":
-        """The macro space: per layer an op (``num_branches`` options) and one bit per earlier layer."""
-        _positive(num_layers, "num_layers")
-        _positive(num_branches, "num_branches")
-        decisions = []
-        for layer in range(num_layers):
-            decisions.append(Categorical(f"layer {layer}, op", num_branches, table="op"))
-            decisions.append(SkipConnections(f"layer {layer}"))
-        return cls(decisions, name="macro")
+    def macro(cls, num_layers: int, *args, **kwargs) -> "SearchSpace":
+        """The macro space: per layer an op (``num_branches`` options) and one bit per earlier layer
+        (:func:`enas.spaces.macro.arc.decision_space`)."""
+        from enas.spaces.macro.arc import decision_space  # pylint: disable=import-outside-toplevel
+        return decision_space(num_layers, *args, **kwargs)
 
     @classmethod
-    def micro(cls, num_cells: int = 5, num_ops: int = 5,
-              op_bias_init: Union[str, Sequence[float], None] = "reference",
-              normal_fixed_bias: Union[str, Sequence[float], None] = "reference") -> "SearchSpace":
-        """The micro space: a normal cell then a reduction cell of ``num_cells`` nodes each.
-
-        Args:
-          num_cells: computed nodes B per cell (node ids 2..B+1; 0 and 1 are the cell inputs).
-          num_ops: candidate ops.
-          op_bias_init: initial learned op-logit bias; ``"reference"`` is ``[10, 10, 0, ...]``,
-            ``None`` disables the learned bias.
-          normal_fixed_bias: constant added to the normal cell's op logits after the tanh;
-            ``"reference"`` is ``[0.25, 0.25, -0.25, ...]``, ``None`` disables it.
-        """
-        _positive(num_cells, "num_cells")
-        _positive(num_ops, "num_ops")
-        if isinstance(op_bias_init, str):
-            op_bias_init = [_MICRO_BIAS_LEAD if k < 2 else 0.0 for k in range(num_ops)]
-        if isinstance(normal_fixed_bias, str):
-            normal_fixed_bias = [_MICRO_FIXED_BIAS_LEAD * (1 if k < 2 else -1) for k in range(num_ops)]
-        decisions, order = [], []
-        for cell_index, cell in enumerate(("normal", "reduction")):
-            decisions += [Anchor(zero_value=True, restart=True), Anchor(zero_value=True)]
-            fixed = normal_fixed_bias if cell == "normal" else None
-            for node in range(2, num_cells + 2):
-                label = f"{cell} cell, node {node}"
-                decisions += [
-                    InputChoice(f"{label}, index 1"), InputChoice(f"{label}, index 2"),
-                    Categorical(f"{label}, op 1", num_ops, table="op", bias_init=op_bias_init,
-                                fixed_bias=fixed, op_tanh_reduce=True),
-                    Categorical(f"{label}, op 2", num_ops, table="op", bias_init=op_bias_init,
-                                fixed_bias=fixed, op_tanh_reduce=True),
-                    Anchor()]
-                # The official controller samples both indices, then both ops; the string is
-                # ``index1 op1 index2 op2``.
-                base = 4 * (cell_index * num_cells + node - 2)
-                order += [base, base + 2, base + 1, base + 3]
-        return cls(decisions, token_order=order, name="micro")
+    def micro(cls, *args, **kwargs) -> "SearchSpace":
+        """The micro space: a normal cell then a reduction cell of ``num_cells`` nodes each
+        (:func:`enas.spaces.micro.arc.decision_space`, which documents the arguments)."""
+        from enas.spaces.micro.arc import decision_space  # pylint: disable=import-outside-toplevel
+        return decision_space(*args, **kwargs)
 
     @classmethod
-    def rnn(cls, num_nodes: int, num_funcs: int = 4) -> "SearchSpace":
-        """The PTB recurrent cell of enas_lm: per node ``j = 1..N`` a previous node and a function."""
-        _positive(num_nodes, "num_nodes")
-        _positive(num_funcs, "num_funcs")
-        decisions: list = [Anchor(zero_value=True, lstm_step=False)]
-        for node in range(1, num_nodes + 1):
-            decisions.append(InputChoice(f"node {node}, prev", creates_anchor=True,
-                                         distance_penalty=True, scale_by_distance=True))
-            decisions.append(Categorical(f"node {node}, func", num_funcs, table="func", tied=True))
-        return cls(decisions, name="rnn")
+    def rnn(cls, num_nodes: int, *args, **kwargs) -> "SearchSpace":
+        """The PTB recurrent cell of enas_lm: per node ``j = 1..N`` a previous node and a function
+        (:func:`enas.spaces.rnn.arc.decision_space`)."""
+        from enas.spaces.rnn.arc import decision_space  # pylint: disable=import-outside-toplevel
+        return decision_space(num_nodes, *args, **kwargs)
 
     # --------------------------------------------------------------------------------- queries
     @property
@@ -365,7 +320,7 @@ class SearchSpace:
                 f"decisions={len(self.decisions)})")
 
 
-def _positive(value: int, name: str) -> None:
+def positive(value: int, name: str) -> None:
     if int(value) != value or value < 1:
         raise ConfigError(f"{name} must be a positive integer, got {value!r}")
 

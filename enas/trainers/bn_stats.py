@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 import keras
 import tensorflow as tf
 
-from enas.child_models.ops import statistics_mode
+from enas.spaces.layers import statistics_mode
 
 REWARD_BN_MODES = ("moving", "batch", "recalibrate")
 
@@ -40,7 +40,7 @@ class Recalibrator:
 
     Args:
       model: the shared child (its ``keras.layers.BatchNormalization`` layers must be
-        :class:`enas.child_models.ops.BatchNorm`, which ``collect``).
+        :class:`enas.spaces.layers.BatchNorm`, which ``collect``).
       forward: ``(images, arc) -> outputs``, the child's inference call.
       image_spec, arc_spec: ``tf.TensorSpec`` of a training batch and of the architecture.
       batches: the fixed ``(images, labels)`` batches to re-estimate on.

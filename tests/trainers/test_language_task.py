@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from enas.child_models.rnn import RnnArc, random_arc
+from enas.spaces.rnn.arc import RnnArc, random_arc
 from enas.config import ChildConfig, Config, DataConfig, RunConfig
 from enas.data.ptb import load_ptb, window_batch, write_synthetic_ptb
 from enas.errors import ArchitectureError, ConfigError

@@ -8,8 +8,8 @@ import tensorflow as tf
 from absl import flags
 
 from enas import flags as enas_flags
-from enas.child_models import rnn
-from enas.child_models.rnn import RnnArc
+from enas.spaces import rnn
+from enas.spaces.rnn.arc import RnnArc
 from enas.config import ChildConfig, Config, ControllerConfig, DataConfig, RunConfig
 from enas.controller import Controller, Reinforce, SearchSpace
 from enas.data.ptb import load_ptb, write_synthetic_ptb

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from enas.child_models.ops import batch_norm, statistics_mode
+from enas.spaces.layers import batch_norm, statistics_mode
 from enas.config import SearchConfig
 from enas.errors import ConfigError
 from enas.spaces import get_space

@@ -15,9 +15,10 @@ import numbers
 import keras
 from keras import ops
 
-from enas.child_models.ops import he_normal, max_pool_3x3
+from enas.spaces.layers import he_normal, max_pool_3x3
+from enas.spaces.micro import arc as micro
 
-SEP_CONV_SIZES = (3, 5)  # op 0: sep-conv 3x3, op 1: sep-conv 5x5
+SEP_CONV_SIZES = tuple(micro.OP_KINDS[op][1] for op in micro.SEP_CONV_OPS)  # kernel sizes of the sep-conv ops
 SEP_CONV_UNITS = 2       # a sep-conv op is 2 stacked [ReLU -> depthwise -> pointwise -> BN] units
 BN_EPSILON = 1e-5
 
@@ -181,12 +182,19 @@ class SharedSlot(keras.layers.Layer):
     def call(self, x, index, op):
         """``op(x)`` where ``x`` is node ``index``; ``index``, ``op``: int32 scalar tensors or Python ints."""
         row = ops.take(self.bank, index, axis=0)
-        branches = [lambda x, row: self._sep_conv(x, row, SEP_CONV_SIZES[0]),
-                    lambda x, row: self._sep_conv(x, row, SEP_CONV_SIZES[1]),
-                    lambda x, row: ops.average_pool(x, 3, strides=1, padding="same"),
-                    lambda x, row: max_pool_3x3(x, in_switch=not is_static(op)),
-                    lambda x, row: x][:self.num_branches]
+        branches = [self._branch(kind, size, in_switch=not is_static(op))
+                    for kind, size in micro.OP_KINDS[:self.num_branches]]
         return choose(op, branches, x, row)
+
+    def _branch(self, kind: str, size: int, in_switch: bool):
+        """The function ``(x, bank_row) -> y`` of one entry of the space's op table."""
+        if kind == "sep":
+            return lambda x, row: self._sep_conv(x, row, size)
+        if kind == "avg":
+            return lambda x, row: ops.average_pool(x, size, strides=1, padding="same")
+        if kind == "max":
+            return lambda x, row: max_pool_3x3(x, in_switch=in_switch)
+        return lambda x, row: x
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "num_inputs": self.num_inputs,

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from enas.child_models import macro
+from enas.spaces import macro
 from enas.config import ChildConfig
 from enas.errors import ArchitectureError
 from enas.spaces import get_space

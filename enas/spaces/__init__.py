@@ -1,9 +1,16 @@
 """The registry of search spaces: what the trainers need to know about one space, by name.
 
-A search space is a plug-in (one module per role under one name: ``macro``, ``micro``, ``rnn``).
-Its child-model module builds a :class:`Space` and calls :func:`register_space` at import time, so
-adding a space means adding files, not editing the trainers. The trainers only ever call the
-members below.
+A search space is a plug-in: one package. The built-in ones are the subpackages of this package
+(``enas.spaces.macro``, ``enas.spaces.micro``, ``enas.spaces.rnn``), each with an ``arc`` module
+that owns the architecture value, the op table and the token layout (and builds the controller's
+decisions), and model modules (``shared``, ``fixed``) that import it, never the reverse. A
+package's ``__init__`` builds a :class:`Space` and calls :func:`register_space` at import time.
+
+Adding a space adds one package and edits nothing else: a subpackage of ``enas.spaces`` is found by
+its name; a space in another distribution is found through the ``enas.spaces`` entry-point group
+(``name = "package.module"``, imported on first use of ``name``), or registered by research code with
+:func:`register_space`. A space whose ``task`` is ``image`` or ``language`` reuses that task's
+trainers as they are. The trainers only ever call the members below.
 
 Conventions every space follows:
 
@@ -21,17 +28,32 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import importlib.metadata
+import pkgutil
 from typing import Any, Callable, Optional
 
 from enas.errors import ConfigError
 
-# Built-in spaces: name -> module that registers it when imported.
-_BUILTIN_MODULES = {
-    "macro": "enas.child_models.macro",
-    "micro": "enas.child_models.micro",
-    "rnn": "enas.child_models.rnn",
-}
 _REGISTRY: dict[str, "Space"] = {}
+#: the entry-point group through which other distributions provide spaces.
+ENTRY_POINT_GROUP = "enas.spaces"
+
+
+def _builtin_packages() -> dict[str, str]:
+    """Space name -> module, for the subpackages of this package (found, not listed)."""
+    return {info.name: f"{__name__}.{info.name}" for info in pkgutil.iter_modules(__path__) if info.ispkg}
+
+
+def _entry_point_modules() -> dict[str, str]:
+    """Space name -> module, from the installed distributions' ``enas.spaces`` entry points."""
+    try:
+        return {entry.name: entry.value for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+    except Exception:  # pylint: disable=broad-except  (broken metadata must not break the built-in spaces)
+        return {}
+
+
+def _known_modules() -> dict[str, str]:
+    return {**_entry_point_modules(), **_builtin_packages()}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,14 +122,16 @@ def register_space(space: Space) -> Space:
 
 
 def available_spaces() -> list[str]:
-    """Names of the registered and built-in spaces."""
-    return sorted(set(_REGISTRY) | set(_BUILTIN_MODULES))
+    """Names of the registered, built-in and entry-point spaces."""
+    return sorted(set(_REGISTRY) | set(_known_modules()))
 
 
 def get_space(name: str) -> Space:
-    """The registered space called ``name``; imports built-in spaces on first use."""
-    if name not in _REGISTRY and name in _BUILTIN_MODULES:
-        importlib.import_module(_BUILTIN_MODULES[name])
+    """The registered space called ``name``; imports a built-in or entry-point space on first use."""
+    if name not in _REGISTRY:
+        module = _known_modules().get(name)
+        if module is not None:
+            importlib.import_module(module.split(":")[0])
     if name not in _REGISTRY:
         raise ConfigError(f"--search_for: unknown search space {name!r}; "
                           f"expected one of {', '.join(available_spaces())}")

@@ -1,4 +1,4 @@
-"""The two recurrent language models of the rnn space: shared-weight (search) and fixed (final).
+"""The recurrent language model both children of the rnn space are: shared-weight (search) and fixed (final).
 
 Both are Keras 3 models (``keras.ops`` only) with the same structure, from the corrected enas_lm
 code: a tied embedding / softmax (no bias), node 0 a tanh highway on ``[x_t, h_{t-1}]``, searched
@@ -6,7 +6,7 @@ nodes ``s_j = s_prev + sigmoid(g) (f(c) - s_prev)`` with ``c, g = split(s_prev W
 output ``h_t`` the mean of nodes 1..N. They differ only in where ``W_j``, ``prev_j`` and ``f_j``
 come from:
 
-* :class:`RnnSharedChild` takes the architecture as an int32 tensor ``[2N]`` at call time. Its
+* :class:`~enas.spaces.rnn.shared.RnnSharedChild` takes the architecture as an int32 tensor ``[2N]`` at call time. Its
   weights are shared per (node, activation, previous node), as enas_lm's ``w_skip`` (node j owns an
   ``[F, j, H, 2H]`` block): a bank ``node_bank[F * N (N + 1) / 2, H, 2H]`` whose row
   ``F j (j - 1) / 2 + f j + prev`` is node j's matrix for activation f reading node prev. The rows
@@ -16,7 +16,7 @@ come from:
   CPU this measured faster than stacking the candidates and indexing (``ops.take``) or one-hot
   weighted sums. One traced graph serves every architecture; the caller must validate the
   architecture first, as ``ops.switch`` and the gather clip an out-of-range index silently.
-* :class:`RnnFixedChild` is built for one architecture: one ``[H, 2H]`` matrix per node, the
+* :class:`~enas.spaces.rnn.fixed.RnnFixedChild` is built for one architecture: one ``[H, 2H]`` matrix per node, the
   previous node and the activation chosen in Python.
 
 Call: ``model(tokens [B, T], arc, state [B, H], training) -> (logits [B, T, V], new_state [B, H])``
@@ -46,13 +46,15 @@ Evaluation (``training=False``) applies none of them.
 
 from __future__ import annotations
 
-from typing import Sequence
-
 import keras
 from keras import ops
 
-# enas_lm activation order (ids 0..3); see ``enas.child_models.rnn.ACTIVATION_NAMES``.
-ACTIVATIONS = (ops.tanh, ops.relu, ops.sigmoid, lambda x: x)
+from enas.spaces.rnn import arc as rnn
+
+# The activation functions by name; their order (the token ids) is the space's,
+# :data:`enas.spaces.rnn.arc.ACTIVATION_NAMES`.
+ACTIVATION_FUNCTIONS = {"tanh": ops.tanh, "relu": ops.relu, "sigmoid": ops.sigmoid, "identity": lambda x: x}
+ACTIVATIONS = tuple(ACTIVATION_FUNCTIONS[name] for name in rnn.ACTIVATION_NAMES)
 # Uniform initialisation range of every weight: enas_lm's search child +-0.04, fixed child +-0.05.
 SEARCH_INIT_RANGE = 0.04
 FIXED_INIT_RANGE = 0.05
@@ -164,100 +166,3 @@ class RnnLanguageModel(keras.Model):
         out = hiddens if o_mask is None else hiddens * ops.expand_dims(o_mask, 1)
         logits = ops.matmul(out, ops.transpose(self.embedding))
         return (logits, new_state, hiddens) if return_hiddens else (logits, new_state)
-
-
-@keras.saving.register_keras_serializable(package="enas")
-class RnnSharedChild(RnnLanguageModel):
-    """The shared-weight search child: the architecture is an int32 tensor ``[2N]`` at call time.
-
-    Args:
-      vocab_size, hidden_size, num_nodes: see :class:`RnnLanguageModel`.
-      num_branches: F, activations searched (the first F of tanh, relu, sigmoid, identity).
-      **kwargs: keep probabilities, ``init_range``, ``seed`` and ``keras.Model`` arguments.
-    """
-
-    def __init__(self, vocab_size: int, hidden_size: int, num_nodes: int,
-                 num_branches: int = len(ACTIVATIONS), **kwargs):
-        kwargs.setdefault("init_range", SEARCH_INIT_RANGE)
-        super().__init__(vocab_size, hidden_size, num_nodes, **kwargs)
-        self.num_branches = int(num_branches)
-        hidden, nodes = self.hidden_size, self.num_nodes
-        # Node j (1..N) owns rows offset_j + f * j + prev, offset_j = F * j (j - 1) / 2.
-        self.row_offsets = [self.num_branches * j * (j - 1) // 2 for j in range(1, nodes + 1)]
-        self.node_bank = self._uniform_weight(
-            (self.num_branches * nodes * (nodes + 1) // 2, hidden, 2 * hidden), "node_bank")
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(num_nodes=self.num_nodes, num_branches=self.num_branches)
-        return config
-
-    def bank_row(self, node: int, func, prev):
-        """Row of the bank holding node ``node``'s (1-based) matrix for activation ``func`` on ``prev``."""
-        return self.row_offsets[node - 1] + func * node + prev
-
-    def node_weights(self, arc):
-        """``[N, H, 2H]``: the bank rows of the (previous node, activation) pairs ``arc`` chooses."""
-        arc = ops.cast(arc, "int32")
-        nodes = ops.arange(1, self.num_nodes + 1, dtype="int32")
-        rows = ops.convert_to_tensor(self.row_offsets, "int32") + arc[1::2] * nodes + arc[0::2]
-        return ops.take(self.node_bank, rows, axis=0)
-
-    def decayed_weights(self, arc) -> list:
-        return [self.w_prev, self.node_weights(arc)]
-
-    def call(self, tokens, arc, state=None, training=False, return_hiddens=False):
-        arc = ops.cast(arc, "int32")
-        prevs = [arc[2 * i] for i in range(self.num_nodes)]
-        funcs = [arc[2 * i + 1] for i in range(self.num_nodes)]
-        weights = ops.unstack(self.node_weights(arc), self.num_nodes, axis=0)
-        activations = ACTIVATIONS[:self.num_branches]
-
-        def cell(xw_t, h, w_h, h_mask):
-            states = [self._node0(xw_t, h, w_h, h_mask)]
-            for index in range(self.num_nodes):
-                # Node 1 can only read node 0: no selection needed.
-                s_prev = states[0] if index == 0 else ops.switch(
-                    prevs[index], [lambda s=s: s for s in states])
-                c, g = ops.split(ops.matmul(_masked(s_prev, h_mask), weights[index]), 2, axis=-1)
-                states.append(s_prev + ops.sigmoid(g) * (ops.switch(funcs[index], activations, c) - s_prev))
-            return ops.mean(ops.stack(states[1:]), axis=0)
-
-        return self._run(tokens, state, training, cell, return_hiddens)
-
-
-@keras.saving.register_keras_serializable(package="enas")
-class RnnFixedChild(RnnLanguageModel):
-    """The child of one architecture for final training: one ``[H, 2H]`` matrix per node.
-
-    Args:
-      arc_tokens: the architecture's tokens ``prev_1 func_1 ... prev_N func_N``.
-      vocab_size, hidden_size: see :class:`RnnLanguageModel`.
-      **kwargs: keep probabilities, ``init_range``, ``seed`` and ``keras.Model`` arguments.
-    """
-
-    def __init__(self, arc_tokens: Sequence[int], vocab_size: int, hidden_size: int, **kwargs):
-        self.arc_tokens = [int(t) for t in arc_tokens]
-        super().__init__(vocab_size, hidden_size, len(self.arc_tokens) // 2, **kwargs)
-        self.prevs, self.funcs = self.arc_tokens[0::2], self.arc_tokens[1::2]
-        hidden = self.hidden_size
-        self.node_kernels = [self._uniform_weight((hidden, 2 * hidden), f"node_{j + 1}")
-                             for j in range(self.num_nodes)]
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(arc_tokens=list(self.arc_tokens))
-        return config
-
-    def decayed_weights(self) -> list:
-        return [self.embedding, self.w_prev, *self.node_kernels]
-
-    def call(self, tokens, state=None, training=False, return_hiddens=False):
-        def cell(xw_t, h, w_h, h_mask):
-            states = [self._node0(xw_t, h, w_h, h_mask)]
-            for prev, func, kernel in zip(self.prevs, self.funcs, self.node_kernels):
-                s_prev = states[prev]
-                states.append(highway(s_prev, ops.matmul(_masked(s_prev, h_mask), kernel), ACTIVATIONS[func]))
-            return ops.mean(ops.stack(states[1:]), axis=0)
-
-        return self._run(tokens, state, training, cell, return_hiddens)

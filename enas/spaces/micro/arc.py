@@ -1,4 +1,4 @@
-"""The micro (cell) search space of ENAS: the architecture value, its checks, diagrams and registration.
+"""The micro (cell) search space of ENAS: the architecture value, op table, token layout and checks.
 
 A micro architecture is two cells, a normal cell and a reduction cell, each of ``B`` computed nodes
 (``child_num_cells``; the paper's B = 7 counts the two inputs too). Node ``j`` (``j = 2..B+1``; node 0
@@ -14,9 +14,9 @@ unchanged::
     arc = MicroArc.from_string("0 2 0 0 0 4 0 1 0 4 1 1 1 0 0 1 0 2 1 1 "
                                "1 0 1 0 0 3 0 2 1 1 3 1 1 0 0 4 0 3 1 1")
 
-The child models live in :mod:`enas.child_models.micro_shared` (one graph for every architecture,
-search semantics) and :mod:`enas.child_models.micro_fixed` (the final network of one architecture);
-importing this module registers the space as ``"micro"`` in :mod:`enas.spaces`.
+This module imports no model code. The child models, :mod:`enas.spaces.micro.shared` (one graph for
+every architecture, search semantics) and :mod:`enas.spaces.micro.fixed` (the final network of one
+architecture), import it; :mod:`enas.spaces.micro` registers the space as ``"micro"``.
 """
 
 from __future__ import annotations
@@ -28,13 +28,26 @@ import random
 import re
 from typing import NamedTuple, Sequence
 
-from enas import spaces
-from enas.child_models import micro_fixed, micro_shared
-from enas.child_models.arc_tokens import integer_tokens
+from enas.spaces.tokens import integer_tokens
 from enas.errors import ArchitectureError, ConfigError
 
-OP_NAMES = ("sep_conv_3x3", "sep_conv_5x5", "avg_pool_3x3", "max_pool_3x3", "identity")
+# The op table, by id: (name, kind, kernel size). Both children build their branches from it.
+OPS = (("sep_conv_3x3", "sep", 3), ("sep_conv_5x5", "sep", 5), ("avg_pool_3x3", "avg", 3),
+       ("max_pool_3x3", "max", 3), ("identity", "identity", 1))
+OP_NAMES = tuple(name for name, _, _ in OPS)
+OP_KINDS = tuple((kind, size) for _, kind, size in OPS)
+NUM_OPS = len(OPS)
+SEP_CONV_OPS = tuple(op for op, (kind, _) in enumerate(OP_KINDS) if kind == "sep")
+POOL_OPS = tuple(op for op, (kind, _) in enumerate(OP_KINDS) if kind in ("avg", "max"))
+IDENTITY_OP = OP_KINDS.index(("identity", 1))
+# The controller's op-logit bias starts at +10 for the separable convolutions (official [10, 10, 0, 0, 0]),
+# and the normal cell adds a fixed +0.25 to them and -0.25 to the others after the tanh (reference
+# section 2, issue #46).
+OP_BIAS_LEAD = 10.0
+NORMAL_FIXED_BIAS_LEAD = 0.25
 CELL_KINDS = ("normal", "reduction")
+# Layer names of the auxiliary head start with it, in the shared and the fixed child alike.
+AUX_PREFIX = "aux_head"
 _SLOT_NAMES = ("index1", "op1", "index2", "op2")
 
 # The arc of the published micro_final.sh script (normal cell, then reduction cell).
@@ -193,13 +206,18 @@ def check_arc(arc: MicroArc, child_config) -> None:
     arc.check_config(child_config)
 
 
+def reduction_cell_ids(num_layers: int) -> tuple[int, int]:
+    """Indices of the two reduction cells among the ``num_layers + 2`` cells (official ``pool_layers``)."""
+    return (num_layers // 3, 2 * (num_layers // 3) + 1)
+
+
 def _node_text(node: MicroNode) -> str:
     return (f"{OP_NAMES[node.op1]}(node {node.index1}) + {OP_NAMES[node.op2]}(node {node.index2})")
 
 
 def _layout_text(num_layers: int) -> str:
     """``5N R 5N R 5N``-style run-length text of the cell layout."""
-    reductions = micro_shared.reduction_cell_ids(num_layers)
+    reductions = reduction_cell_ids(num_layers)
     kinds = ["R" if cell in reductions else "N" for cell in range(num_layers + 2)]
     runs, start = [], 0
     for stop in range(1, len(kinds) + 1):
@@ -208,31 +226,6 @@ def _layout_text(num_layers: int) -> str:
             runs.append(kinds[start] if count == 1 else f"{count}{kinds[start]}")
             start = stop
     return " ".join(runs)
-
-
-def describe(arc: MicroArc, child_config, num_classes: int, input_shape) -> str:
-    """A text description: both cells' nodes, and the fixed child's size (parameters, multiply-adds)."""
-    check_arc(arc, child_config)
-    model = micro_fixed.build_fixed_child(arc, child_config, num_classes, input_shape)
-    cost = micro_fixed.count_cost(model)
-    filters = [child_config.out_filters * 2 ** stage for stage in range(3)]
-    lines = [f"micro architecture: B={arc.num_cells} computed nodes per cell", f"  tokens: {arc.to_string()}"]
-    for kind in CELL_KINDS:
-        lines.append(f"  {kind} cell:")
-        for node_id, node in enumerate(arc.cell(kind), start=2):
-            lines.append(f"    node {node_id} = {_node_text(node)}")
-        lines.append(f"    output = concat({', '.join(f'node {i}' for i in arc.loose_ends(kind))})  (loose ends)")
-    height, width, channels = input_shape
-    lines += [
-        f"fixed child: {child_config.num_layers + 2} cells ({_layout_text(child_config.num_layers)}), "
-        f"C = {' -> '.join(str(f) for f in filters)}, input {height}x{width}x{channels}, {num_classes} classes",
-        f"  trainable parameters: {cost['trainable_params']:,}"
-        + (f" ({cost['trainable_params'] - cost['aux_params']:,} without the auxiliary head)"
-           if cost["aux_params"] else ""),
-        f"  all weights (count_params, with batch-norm statistics): {model.count_params():,}",
-        f"  multiply-adds per image (inference path): {cost['multiply_adds'] / 1e6:,.1f}M",
-    ]
-    return "\n".join(lines)
 
 
 def to_dot(arc: MicroArc) -> str:
@@ -256,30 +249,48 @@ def to_dot(arc: MicroArc) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _controller_space(child_config):
-    # Imported lazily: the controller package does not depend on the child models, nor they on it.
-    import enas.controller  # pylint: disable=import-outside-toplevel
-    return enas.controller.SearchSpace.micro(child_config.num_cells, child_config.num_branches)
+def decision_space(num_cells: int = 5, num_ops: int = NUM_OPS, op_bias_init="reference",
+                   normal_fixed_bias="reference"):
+    """The controller's decisions (:class:`enas.controller.SearchSpace`): a normal cell then a
+    reduction cell of ``num_cells`` nodes, in the token layout of :class:`MicroArc`.
+
+    Args:
+      num_cells: computed nodes B per cell (node ids 2..B+1; 0 and 1 are the cell inputs).
+      num_ops: candidate ops (the first ``num_ops`` of :data:`OP_NAMES`).
+      op_bias_init: initial learned op-logit bias; ``"reference"`` is ``[10, 10, 0, ...]`` (the
+        separable convolutions lead), ``None`` disables the learned bias.
+      normal_fixed_bias: constant added to the normal cell's op logits after the tanh;
+        ``"reference"`` is ``[0.25, 0.25, -0.25, ...]``, ``None`` disables it.
+    """
+    # Imported lazily: the controller package imports Keras; the architecture value does not need it.
+    from enas.controller.search_space import Anchor, Categorical, InputChoice, SearchSpace, positive
+
+    positive(num_cells, "num_cells")
+    positive(num_ops, "num_ops")
+    if isinstance(op_bias_init, str):
+        op_bias_init = [OP_BIAS_LEAD if k in SEP_CONV_OPS else 0.0 for k in range(num_ops)]
+    if isinstance(normal_fixed_bias, str):
+        normal_fixed_bias = [NORMAL_FIXED_BIAS_LEAD * (1 if k in SEP_CONV_OPS else -1) for k in range(num_ops)]
+    decisions, order = [], []
+    for cell_index, cell in enumerate(CELL_KINDS):
+        decisions += [Anchor(zero_value=True, restart=True), Anchor(zero_value=True)]
+        fixed = normal_fixed_bias if cell == "normal" else None
+        for node in range(2, num_cells + 2):
+            label = f"{cell} cell, node {node}"
+            decisions += [
+                InputChoice(f"{label}, index 1"), InputChoice(f"{label}, index 2"),
+                Categorical(f"{label}, op 1", num_ops, table="op", bias_init=op_bias_init,
+                            fixed_bias=fixed, op_tanh_reduce=True),
+                Categorical(f"{label}, op 2", num_ops, table="op", bias_init=op_bias_init,
+                            fixed_bias=fixed, op_tanh_reduce=True),
+                Anchor()]
+            # The official controller samples both indices, then both ops; the string is
+            # ``index1 op1 index2 op2``.
+            base = 4 * (cell_index * num_cells + node - 2)
+            order += [base, base + 2, base + 1, base + 3]
+    return SearchSpace(decisions, token_order=order, name="micro")
 
 
-# The builders, re-exported: the child modules check the architecture against the configuration.
-build_shared_child = micro_shared.build_shared_child
-build_static_search_child = micro_shared.build_static_search_child
-build_fixed_child = micro_fixed.build_fixed_child
-
-
-SPACE = spaces.register_space(spaces.Space(
-    name="micro",
-    task="image",
-    arc_type=MicroArc,
-    controller_space=_controller_space,
-    build_shared_child=build_shared_child,
-    build_fixed_child=build_fixed_child,
-    check_arc=check_arc,
-    describe=describe,
-    to_dot=to_dot,
-    # The search cells normalise with batch statistics always and keep no moving averages (as the
-    # official micro search graph), so "batch" is the only reward mode.
-    reward_bn_modes=("batch",),
-    default_reward_bn="batch",
-))
+def controller_space(child_config):
+    """:func:`decision_space` of a configuration (``child_num_cells``, ``child_num_branches``)."""
+    return decision_space(child_config.num_cells, child_config.num_branches)

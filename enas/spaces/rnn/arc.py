@@ -10,8 +10,9 @@ An architecture's string is the enas_lm integer format, ``prev_1 func_1 prev_2 f
 integers); activation ids follow enas_lm: 0 tanh, 1 ReLU, 2 sigmoid, 3 identity. The enas_lm README
 cell ``0 2 1 0 2 1 2 2 4 0 5 0 3 2 6 2`` has 8 nodes.
 
-The two child models live in :mod:`enas.child_models.rnn_models`; importing this module registers
-the space as ``"rnn"`` (task ``"language"``) in :mod:`enas.spaces`.
+This module imports no model code. The child models (:mod:`enas.spaces.rnn.shared`,
+:mod:`enas.spaces.rnn.fixed`, on the common :mod:`enas.spaces.rnn.models`) import it;
+:mod:`enas.spaces.rnn` registers the space as ``"rnn"`` (task ``"language"``).
 """
 
 from __future__ import annotations
@@ -20,9 +21,8 @@ import dataclasses
 import json
 from typing import Any, Sequence
 
-from enas.child_models.arc_tokens import integer_tokens
+from enas.spaces.tokens import integer_tokens
 from enas.errors import ArchitectureError
-from enas.spaces import Space, register_space
 
 # Activation ids of enas_lm; a configuration searches the first ``num_branches`` of them.
 ACTIVATION_NAMES = ("tanh", "relu", "sigmoid", "identity")
@@ -178,40 +178,22 @@ def to_dot(arc: RnnArc) -> str:
     return "\n".join(lines)
 
 
-def _controller_space(child_config):
-    from enas import controller  # pylint: disable=import-outside-toplevel
-    return controller.SearchSpace.rnn(child_config.num_layers, child_config.num_branches)
+def decision_space(num_nodes: int, num_funcs: int = NUM_ACTIVATIONS):
+    """The controller's decisions (:class:`enas.controller.SearchSpace`): per node ``j = 1..N`` a
+    previous node and an activation, the token layout of :class:`RnnArc` (enas_lm's controller)."""
+    # Imported lazily: the controller package imports Keras; the architecture value does not need it.
+    from enas.controller.search_space import Anchor, Categorical, InputChoice, SearchSpace, positive
+
+    positive(num_nodes, "num_nodes")
+    positive(num_funcs, "num_funcs")
+    decisions: list = [Anchor(zero_value=True, lstm_step=False)]
+    for node in range(1, num_nodes + 1):
+        decisions.append(InputChoice(f"node {node}, prev", creates_anchor=True,
+                                     distance_penalty=True, scale_by_distance=True))
+        decisions.append(Categorical(f"node {node}, func", num_funcs, table="func", tied=True))
+    return SearchSpace(decisions, name="rnn")
 
 
-def _init_range(child_config, default: float) -> float:
-    value = getattr(child_config, "init_range", None)
-    return default if value is None else value
-
-
-def build_shared_child(child_config, num_classes: int, input_shape=None):
-    """The shared-weight search child (:class:`rnn_models.RnnSharedChild`); ``num_classes``: vocabulary."""
-    from enas.child_models import rnn_models  # pylint: disable=import-outside-toplevel
-    del input_shape
-    if not 0 < child_config.num_branches <= NUM_ACTIVATIONS:
-        raise ArchitectureError(f"--child_num_branches={child_config.num_branches}: the rnn space has "
-                                f"{NUM_ACTIVATIONS} activations ({', '.join(ACTIVATION_NAMES)})")
-    return rnn_models.RnnSharedChild(
-        vocab_size=num_classes, hidden_size=child_config.hidden_size, num_nodes=child_config.num_layers,
-        num_branches=child_config.num_branches, **rnn_models.keep_probs(child_config),
-        init_range=_init_range(child_config, rnn_models.SEARCH_INIT_RANGE))
-
-
-def build_fixed_child(arc: RnnArc, child_config, num_classes: int, input_shape=None):
-    """The child of one cell for final training (:class:`rnn_models.RnnFixedChild`)."""
-    from enas.child_models import rnn_models  # pylint: disable=import-outside-toplevel
-    del input_shape
-    check_arc(arc, child_config)
-    return rnn_models.RnnFixedChild(
-        arc_tokens=arc.to_tokens(), vocab_size=num_classes, hidden_size=child_config.hidden_size,
-        **rnn_models.keep_probs(child_config), init_range=_init_range(child_config, rnn_models.FIXED_INIT_RANGE))
-
-
-SPACE = register_space(Space(
-    name="rnn", task="language", arc_type=RnnArc, controller_space=_controller_space,
-    build_shared_child=build_shared_child, build_fixed_child=build_fixed_child,
-    check_arc=check_arc, describe=describe, to_dot=to_dot))
+def controller_space(child_config):
+    """:func:`decision_space` of a configuration (``child_num_layers`` nodes, ``child_num_branches``)."""
+    return decision_space(child_config.num_layers, child_config.num_branches)

@@ -1,4 +1,4 @@
-"""The macro search space (ENAS section 3.2): architecture value, description and registration.
+"""The macro search space (ENAS section 3.2): architecture value, op table and token layout.
 
 An architecture chooses, for each of ``L`` layers, one op (ids below) and a skip bit per earlier
 layer. Its string is the official ENAS integer format: for layer i an op id followed by i skip bits,
@@ -8,9 +8,10 @@ readability (``0 | 3 0 | 0 1 0``); the separators must then fall on layer bounda
 Skip indexing follows the official child: the layer list is ``[stem, out_0, out_1, ...]`` and skip
 bit j of layer i selects entry j (the stem for j = 0), so the direct predecessor is never a skip.
 
-The two child models live in :mod:`enas.child_models.macro_shared` (search, shared weights) and
-:mod:`enas.child_models.macro_fixed` (final training); importing this module registers the space
-as ``"macro"`` in :mod:`enas.spaces`.
+This module owns everything the space *is* (the architecture value, the op table, the token layout
+and the controller's decision sequence); it imports no model code. The two child models,
+:mod:`enas.spaces.macro.shared` (search, shared weights) and :mod:`enas.spaces.macro.fixed` (final
+training), import it; :mod:`enas.spaces.macro` registers the space as ``"macro"``.
 """
 
 from __future__ import annotations
@@ -22,13 +23,16 @@ import operator
 import random
 from typing import Any, Sequence
 
-from enas.child_models.arc_tokens import integer_tokens
+from enas.spaces.tokens import integer_tokens
 from enas.errors import ArchitectureError
-from enas.spaces import Space, register_space
 
-# Op ids of the official macro space; a configuration searches the first ``num_branches`` of them.
-OP_NAMES = ("conv_3x3", "sep_conv_3x3", "conv_5x5", "sep_conv_5x5", "avg_pool_3x3", "max_pool_3x3")
-NUM_OPS = len(OP_NAMES)
+# The op table of the official macro space, by id: (name, kind, kernel size). A configuration searches
+# the first ``num_branches`` of them. Both children build their branches from this table.
+OPS = (("conv_3x3", "conv", 3), ("sep_conv_3x3", "sep", 3), ("conv_5x5", "conv", 5),
+       ("sep_conv_5x5", "sep", 5), ("avg_pool_3x3", "avg", 3), ("max_pool_3x3", "max", 3))
+OP_NAMES = tuple(name for name, _, _ in OPS)
+OP_KINDS = tuple((kind, size) for _, kind, size in OPS)
+NUM_OPS = len(OPS)
 
 
 def num_tokens(num_layers: int) -> int:
@@ -226,32 +230,6 @@ def _skip_sources(arc: MacroArc, layer: int) -> list[str]:
     return ["stem" if j == 0 else f"layer {j - 1}" for j, bit in enumerate(arc.skips[layer]) if bit]
 
 
-def describe(arc: MacroArc, child_config, num_classes: int, input_shape) -> str:
-    """Parameters, multiply-adds and a one-line-per-layer diagram of the fixed child."""
-    from enas.child_models import macro_fixed  # pylint: disable=import-outside-toplevel
-    model = build_fixed_child(arc, child_config, num_classes, input_shape)
-    params = sum(math.prod(weight.shape) for weight in model.trainable_weights)
-    madds = macro_fixed.multiply_adds(model)
-    variant = ("separable ops built as full k x k convolutions, as the official code (--child_sep_as_conv)"
-               if getattr(child_config, "sep_as_conv", False) else
-               "real separable convolutions (the official code's full convolutions: --child_sep_as_conv)")
-    lines = [f"macro architecture, {arc.num_layers} layers, C={child_config.out_filters} "
-             f"(doubled after layers {list(pool_layers(arc.num_layers))}), input {tuple(input_shape)}, "
-             f"{num_classes} classes",
-             f"arc: {arc.to_string(grouped=True)}",
-             f"variant: {variant}",
-             f"trainable parameters: {params:,}",
-             f"multiply-adds per image: {madds:,} ({madds / 1e6:.1f}M)",
-             f"stem: conv_3x3 -> {(input_shape[0], input_shape[1], child_config.out_filters)}"]
-    for layer, shape in enumerate(_layer_shapes(arc, child_config, input_shape)):
-        sources = _skip_sources(arc, layer)
-        reduce = "  then factorized reduction" if layer in pool_layers(arc.num_layers) else ""
-        lines.append(f"layer {layer:2d}: {OP_NAMES[arc.ops[layer]]:<13} -> {shape}  "
-                     f"skips: {', '.join(sources) if sources else '-'}{reduce}")
-    lines.append(f"head: global_avg_pool -> dropout(keep {child_config.keep_prob}) -> dense({num_classes})")
-    return "\n".join(lines)
-
-
 def to_dot(arc: MacroArc) -> str:
     """A graphviz DOT diagram: layers labelled with their op, the chain solid, skips dashed."""
     reductions = pool_layers(arc.num_layers)
@@ -273,36 +251,20 @@ def to_dot(arc: MacroArc) -> str:
     return "\n".join(lines)
 
 
-def _controller_space(child_config):
-    from enas import controller  # pylint: disable=import-outside-toplevel
-    return controller.SearchSpace.macro(child_config.num_layers, child_config.num_branches)
+def decision_space(num_layers: int, num_branches: int = NUM_OPS):
+    """The controller's decisions (:class:`enas.controller.SearchSpace`): per layer an op (one of
+    ``num_branches``) then one skip bit per earlier layer, the token layout of :class:`MacroArc`."""
+    from enas.controller.search_space import Categorical, SearchSpace, SkipConnections, positive
+
+    positive(num_layers, "num_layers")
+    positive(num_branches, "num_branches")
+    decisions = []
+    for layer in range(num_layers):
+        decisions.append(Categorical(f"layer {layer}, op", num_branches, table="op"))
+        decisions.append(SkipConnections(f"layer {layer}"))
+    return SearchSpace(decisions, name="macro")
 
 
-def build_shared_child(child_config, num_classes: int, input_shape):
-    """The shared-weight search child (:class:`macro_shared.MacroSharedChild`)."""
-    from enas.child_models import macro_shared  # pylint: disable=import-outside-toplevel
-    return macro_shared.build_shared_child(child_config, num_classes, input_shape)
-
-
-def build_static_search_child(arc: MacroArc, child_config, num_classes: int, input_shape):
-    """Search semantics of one architecture without a switch (tests and benchmarks)."""
-    from enas.child_models import macro_shared  # pylint: disable=import-outside-toplevel
-    check_arc(arc, child_config)
-    return macro_shared.build_static_search_child(arc, child_config, num_classes, input_shape)
-
-
-def build_fixed_child(arc: MacroArc, child_config, num_classes: int, input_shape):
-    """The final (paper) network of one architecture, a functional Keras model."""
-    from enas.child_models import macro_fixed  # pylint: disable=import-outside-toplevel
-    check_arc(arc, child_config)
-    return macro_fixed.build_fixed_child(arc, child_config, num_classes, input_shape)
-
-
-SPACE = register_space(Space(
-    name="macro", task="image", arc_type=MacroArc, controller_space=_controller_space,
-    build_shared_child=build_shared_child, build_fixed_child=build_fixed_child,
-    check_arc=check_arc, describe=describe, to_dot=to_dot,
-    # The search child keeps moving statistics, so all three modes exist. "batch" is the cheapest; it ranked
-    # like stand-alone training on a 6-layer measurement where "moving" ranked backwards, though the efficacy
-    # protocol did not separate the modes (README: "Does the search beat random?").
-    reward_bn_modes=("moving", "batch", "recalibrate"), default_reward_bn="batch"))
+def controller_space(child_config):
+    """:func:`decision_space` of a configuration (``child_num_layers``, ``child_num_branches``)."""
+    return decision_space(child_config.num_layers, child_config.num_branches)

@@ -6,9 +6,9 @@ import tensorflow as tf
 import keras
 
 from enas import spaces
-from enas.child_models import micro
-from enas.child_models.cell_ops import DropPath
-from enas.child_models.micro import MicroArc
+from enas.spaces import micro
+from enas.spaces.micro.cell_ops import DropPath
+from enas.spaces.micro.arc import MicroArc
 from enas.config import ChildConfig
 from enas.errors import ArchitectureError
 

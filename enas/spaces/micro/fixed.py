@@ -10,7 +10,7 @@ It follows the paper's final network (the official code's fixed mode, reference 
 * in a reduction cell the ops reading node 0 or 1 run at stride 2 (identity at stride 2 is a
   factorized reduction); sep-conv = 2 x [ReLU -> separable conv -> BN], stride on the first unit;
   pools get ReLU -> 1x1 -> BN first only when channels differ;
-* drop-path (:class:`enas.child_models.cell_ops.DropPath`) on every non-identity branch in training;
+* drop-path (:class:`enas.spaces.micro.cell_ops.DropPath`) on every non-identity branch in training;
 * cell output: the loose ends concatenated (k·C channels, FR on the spatially larger ones), no
   projection; the next cell's calibration brings it back to C;
 * head ReLU -> global average pool -> dropout -> dense (no bias, as in the official code);
@@ -25,13 +25,12 @@ import math
 
 import keras
 
-from enas.child_models.cell_ops import DropPath
-from enas.child_models.micro_shared import reduction_cell_ids
-from enas.child_models.ops import FactorizedReduction, batch_norm, he_normal
+from enas.spaces.micro.cell_ops import DropPath
+from enas.spaces.micro import arc as micro
+from enas.spaces.layers import FactorizedReduction, batch_norm, he_normal
 
-SEP_CONV, POOLS, IDENTITY = (0, 1), (2, 3), 4
-_SEP_CONV_SIZE = {0: 3, 1: 5}
-AUX_PREFIX = "aux_head"
+SEP_CONV, POOLS, IDENTITY = micro.SEP_CONV_OPS, micro.POOL_OPS, micro.IDENTITY_OP
+AUX_PREFIX = micro.AUX_PREFIX
 
 
 def _relu_conv_bn(x, filters: int, name: str):
@@ -43,7 +42,7 @@ def _relu_conv_bn(x, filters: int, name: str):
 def _op(x, op: int, filters: int, stride: int, name: str):
     """One branch of a node: ``op`` applied to ``x`` at ``stride``."""
     if op in SEP_CONV:
-        size = _SEP_CONV_SIZE[op]
+        size = micro.OP_KINDS[op][1]
         for unit in range(2):
             x = keras.layers.ReLU(name=f"{name}_sep{size}_unit{unit}_relu")(x)
             x = keras.layers.SeparableConv2D(
@@ -55,8 +54,9 @@ def _op(x, op: int, filters: int, stride: int, name: str):
     if op in POOLS:
         if x.shape[-1] != filters:
             x = _relu_conv_bn(x, filters, f"{name}_pool_input")
-        pool = keras.layers.AveragePooling2D if op == 2 else keras.layers.MaxPooling2D
-        return pool(3, strides=stride, padding="same", name=f"{name}_{'avg' if op == 2 else 'max'}_pool")(x)
+        kind, size = micro.OP_KINDS[op]
+        pool = keras.layers.AveragePooling2D if kind == "avg" else keras.layers.MaxPooling2D
+        return pool(size, strides=stride, padding="same", name=f"{name}_{kind}_pool")(x)
     if stride > 1:
         x = FactorizedReduction(filters, name=f"{name}_identity_reduction")(x)
     if x.shape[-1] != filters:
@@ -120,7 +120,7 @@ def build_fixed_child(arc, child_config, num_classes: int, input_shape, name: st
     """
     arc.check_config(child_config)
     num_layers, filters = child_config.num_layers, child_config.out_filters
-    reductions = reduction_cell_ids(num_layers)
+    reductions = micro.reduction_cell_ids(num_layers)
     aux_cell = reductions[-1] + 1
     drop_path = (DropPath(child_config.drop_path_keep_prob, num_layers + 2, name="drop_path")
                  if child_config.drop_path_keep_prob < 1.0 else None)

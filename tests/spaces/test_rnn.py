@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from enas.child_models import rnn
-from enas.child_models.rnn import RnnArc
-from enas.child_models.rnn_models import RnnFixedChild, RnnSharedChild
+from enas.spaces import rnn
+from enas.spaces.rnn.arc import RnnArc
+from enas.spaces.rnn.fixed import RnnFixedChild
+from enas.spaces.rnn.shared import RnnSharedChild
 from enas.config import ChildConfig
 from enas.errors import ArchitectureError
 from enas.spaces import get_space

@@ -28,12 +28,12 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from enas.child_models import macro
-from enas.child_models.ops import FactorizedReduction, batch_norm, he_normal, max_pool_3x3
+from enas.spaces.macro import arc as macro
+from enas.spaces.layers import FactorizedReduction, batch_norm, he_normal, max_pool_3x3
 from enas.errors import ConfigError
 
-# (kind, kernel size) of each op id in macro.OP_NAMES.
-OP_KINDS = (("conv", 3), ("sep", 3), ("conv", 5), ("sep", 5), ("avg", 3), ("max", 3))
+# (kind, kernel size) of each op id, from the space's op table.
+OP_KINDS = macro.OP_KINDS
 
 
 @keras.saving.register_keras_serializable(package="enas")

@@ -22,7 +22,7 @@ Per reference section 1.1 (fixed mode) with the official code's gaps filled as t
 * head: global average pool -> dropout(1 - keep_prob) -> dense(num_classes, no bias).
 
 Only built-in Keras layers and the registered ``FactorizedReduction`` are used, so the model saves
-as ``.keras`` and reloads without custom objects beyond ``import enas.child_models``.
+as ``.keras`` and reloads without custom objects beyond ``import enas.spaces.macro``.
 """
 
 from __future__ import annotations
@@ -31,9 +31,8 @@ import math
 
 import keras
 
-from enas.child_models import macro
-from enas.child_models.ops import FactorizedReduction, batch_norm, he_normal
-from enas.child_models.macro_shared import OP_KINDS
+from enas.spaces.macro import arc as macro
+from enas.spaces.layers import FactorizedReduction, batch_norm, he_normal
 
 
 def _conv(filters: int, size: int, name: str) -> keras.layers.Conv2D:
@@ -43,7 +42,7 @@ def _conv(filters: int, size: int, name: str) -> keras.layers.Conv2D:
 
 def _fixed_op(x, op_id: int, filters: int, prefix: str, sep_as_conv: bool = False):
     """The body of op ``op_id`` at width ``filters`` (``sep_as_conv``: sep ops as full convs)."""
-    kind, size = OP_KINDS[op_id]
+    kind, size = macro.OP_KINDS[op_id]
     if kind == "sep" and sep_as_conv:
         kind = "conv"
     x = keras.layers.ReLU(name=f"{prefix}_input_relu")(x)

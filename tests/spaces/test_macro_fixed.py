@@ -4,8 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from enas.child_models import macro
-from enas.child_models.macro_fixed import multiply_adds
+from enas.spaces import macro
+from enas.spaces.macro.fixed import multiply_adds
 from enas.config import ChildConfig
 
 SHAPE = (8, 8, 3)

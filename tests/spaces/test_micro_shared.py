@@ -5,10 +5,10 @@ import pytest
 import tensorflow as tf
 import keras
 
-from enas.child_models import micro
-from enas.child_models.cell_ops import loose_end_mask
-from enas.child_models.micro import MicroArc
-from enas.child_models.micro_shared import SharedMicroChild, StaticSearchChild
+from enas.spaces import micro
+from enas.spaces.micro.cell_ops import loose_end_mask
+from enas.spaces.micro.arc import MicroArc
+from enas.spaces.micro.shared import SharedMicroChild, StaticSearchChild
 from enas.config import ChildConfig
 from enas.errors import ConfigError
 

@@ -10,9 +10,9 @@ Search semantics follow the official search graph (reference section 1.2):
 * input calibration: input 0 gets ReLU -> FR when it is spatially twice input 1, else ReLU -> 1x1 ->
   BN when its channels differ from C; input 1 gets ReLU -> 1x1 -> BN when its channels differ;
 * node j = op1(node[index1]) + op2(node[index2]) with per-(cell, node, slot, op, input) weights
-  (:class:`enas.child_models.cell_ops.SharedSlot`);
+  (:class:`enas.spaces.micro.cell_ops.SharedSlot`);
 * cell output: all B + 2 nodes concatenated, the read ones masked to 0, ReLU -> 1x1 conv to C -> BN
-  (:class:`enas.child_models.cell_ops.LooseEndProjection`);
+  (:class:`enas.spaces.micro.cell_ops.LooseEndProjection`);
 * head ReLU -> global average pool -> dropout -> dense (no bias, as in the official code);
 * with ``use_aux_heads`` (as the official micro search script), an auxiliary head on the output of
   cell ``2*(L//3)+2`` (the first normal cell of the last stage), as in the fixed child but with
@@ -32,18 +32,14 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from enas.child_models.cell_ops import (LooseEndProjection, SearchBatchNorm, SearchReluConvBN, SharedSlot,
+from enas.spaces.micro.cell_ops import (LooseEndProjection, SearchBatchNorm, SearchReluConvBN, SharedSlot,
                                         choose_inputs)
-from enas.child_models.ops import FactorizedReduction, he_normal
+from enas.spaces.layers import FactorizedReduction, he_normal
+from enas.spaces.micro import arc as micro
 from enas.errors import ConfigError
 
-NUM_OPS = 5
-AUX_PREFIX = "aux_head"  # the fixed child's aux-head layer names start with it too
-
-
-def reduction_cell_ids(num_layers: int) -> tuple[int, int]:
-    """Indices of the two reduction cells among the ``num_layers + 2`` cells (official ``pool_layers``)."""
-    return (num_layers // 3, 2 * (num_layers // 3) + 1)
+NUM_OPS = micro.NUM_OPS
+AUX_PREFIX = micro.AUX_PREFIX
 
 
 @keras.saving.register_keras_serializable(package="enas")
@@ -187,7 +183,7 @@ class SharedMicroChild(keras.Model):
         self.num_layers, self.num_cells, self.out_filters = int(num_layers), int(num_cells), int(out_filters)
         self.num_branches, self.keep_prob, self.num_classes = int(num_branches), float(keep_prob), int(num_classes)
         self.use_aux_heads, self.reward_dropout = bool(use_aux_heads), bool(reward_dropout)
-        self.reduction_ids = reduction_cell_ids(self.num_layers)
+        self.reduction_ids = micro.reduction_cell_ids(self.num_layers)
         stem_filters = 3 * self.out_filters
         self.stem_conv = keras.layers.Conv2D(stem_filters, 3, padding="same", use_bias=False,
                                              kernel_initializer=he_normal, name="stem_conv")

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from enas import spaces
-from enas.child_models import micro
-from enas.child_models.micro import MicroArc, MicroNode
+from enas.spaces import micro
+from enas.spaces.micro.arc import MicroArc, MicroNode
 from enas.config import ChildConfig
 from enas.errors import ArchitectureError, ConfigError
 

@@ -4,7 +4,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from enas.child_models.ops import max_pool_3x3
+from enas.spaces.layers import max_pool_3x3
 
 
 def test_switch_max_pool_has_the_plain_pools_value_and_gradient():

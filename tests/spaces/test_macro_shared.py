@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from enas.child_models import macro
-from enas.child_models.macro_shared import MacroSharedChild
+from enas.spaces import macro
+from enas.spaces.macro.shared import MacroSharedChild
 
 SHAPE = (8, 8, 3)
 # Every op once; skips chosen so that the stem, a reduced layer and a 0 bit all appear.

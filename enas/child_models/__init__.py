@@ -1,1 +1,0 @@
-"""enas.child_models."""
