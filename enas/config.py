@@ -300,26 +300,38 @@ class SearchConfig:
     """How a search proposes architectures and how the shared child scores them.
 
     Args:
-      strategy: the search strategy (``enas.strategies``): ``enas`` (controller + REINFORCE) or
-        ``random`` (random search with weight sharing), or one registered by research code.
+      strategy: the search strategy (``enas.strategies``): ``enas`` (controller + REINFORCE),
+        ``random`` (random search with weight sharing), ``evolution`` (aging evolution with weight
+        sharing), or one registered by research code.
       reward_bn: how an image child's batch norm scores an architecture (rewards, validation,
         derivation): ``moving`` (the moving statistics every sampled architecture wrote into),
         ``batch`` (the scored minibatch's own statistics) or ``recalibrate`` (statistics re-estimated
         for the architecture on ``recalibrate_batches`` training batches); "" picks the space's
         default (``enas.spaces.Space.default_reward_bn``).
       recalibrate_batches: training batches that ``recalibrate`` re-estimates the statistics on.
+      evolution_population: ``evolution``: architectures in the aging-evolution population (P).
+      evolution_tournament_size: ``evolution``: members drawn per tournament (S <= P); the fittest is
+        the parent of the next child.
     """
 
     strategy: str = "enas"
     reward_bn: str = ""
     recalibrate_batches: int = 10
+    evolution_population: int = 50
+    evolution_tournament_size: int = 10
 
     def validate(self) -> "SearchConfig":
-        _check(bool(self.strategy), "search_strategy", "must name a search strategy (enas, random)")
+        _check(bool(self.strategy), "search_strategy", "must name a search strategy (enas, random, evolution)")
         _check(self.reward_bn in ("", "moving", "batch", "recalibrate"), "child_reward_bn",
                f"must be moving, batch or recalibrate, got {self.reward_bn!r}")
         _check(self.recalibrate_batches > 0, "child_reward_recalibrate_batches",
                f"must be > 0, got {self.recalibrate_batches}")
+        _check(self.evolution_population >= 2, "evolution_population",
+               f"must be >= 2, got {self.evolution_population}")
+        _check(self.evolution_tournament_size >= 1, "evolution_tournament_size",
+               f"must be >= 1, got {self.evolution_tournament_size}")
+        _check(self.evolution_tournament_size <= self.evolution_population, "evolution_tournament_size",
+               f"must be <= --evolution_population={self.evolution_population}, got {self.evolution_tournament_size}")
         return self
 
 

@@ -59,7 +59,9 @@ def configs_from_flags(fv: flags.FlagValues = flags.FLAGS, *, require_output_dir
         jit_compile=fv.jit_compile, progress=fv.progress, checkpoint_every_steps=fv.checkpoint_every_steps,
         checkpoint_every_minutes=fv.checkpoint_every_minutes)
     search = SearchConfig(strategy=fv.search_strategy, reward_bn=fv.child_reward_bn,
-                          recalibrate_batches=fv.child_reward_recalibrate_batches)
+                          recalibrate_batches=fv.child_reward_recalibrate_batches,
+                          evolution_population=fv.evolution_population,
+                          evolution_tournament_size=fv.evolution_tournament_size)
     config = Config(data=data, child=child, controller=controller, run=run, search=search)
     if not child.search_for:
         raise ConfigError("--search_for: required; one of macro, micro, rnn")

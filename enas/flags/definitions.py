@@ -130,9 +130,11 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> flags.FlagValue
 
     # --- search strategy and reward ----------------------------------------------------------------
     DEFINE.DEFINE_string("search_strategy", "enas",
-                         "Search strategy: enas (LSTM controller + REINFORCE) or random (random search with "
+                         "Search strategy: enas (LSTM controller + REINFORCE), random (random search with "
                          "weight sharing: uniform architectures for the child, derivation by shared-weight "
-                         "score of uniform samples).", flag_values=fv)
+                         "score of uniform samples) or evolution (aging evolution with weight sharing: one "
+                         "mutated child per phase step, --controller_train_steps x --controller_num_aggregate "
+                         "steps every --controller_train_every epochs).", flag_values=fv)
     DEFINE.DEFINE_string("child_reward_bn", "",
                          "Image spaces: batch-norm statistics used to score an architecture with the shared "
                          "weights (rewards, validation, derivation): moving, batch or recalibrate. Empty: the "
@@ -141,6 +143,12 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> flags.FlagValue
     DEFINE.DEFINE_integer("child_reward_recalibrate_batches", 10,
                           "--child_reward_bn=recalibrate: training batches the statistics of each scored "
                           "architecture are re-estimated on.", flag_values=fv)
+    DEFINE.DEFINE_integer("evolution_population", 50,
+                          "--search_strategy=evolution: architectures in the aging-evolution population (>= 2).",
+                          flag_values=fv)
+    DEFINE.DEFINE_integer("evolution_tournament_size", 10,
+                          "--search_strategy=evolution: members drawn per tournament (1 .. "
+                          "--evolution_population); the fittest is the parent of the next child.", flag_values=fv)
 
     # --- reproduction fidelity (issue 11) -------------------------------------------------------
     DEFINE.DEFINE_integer("num_classes", 0, "Classes (image datasets) or vocabulary size (ptb) of the dataset; "

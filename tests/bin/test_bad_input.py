@@ -52,6 +52,8 @@ FLAG_CASES = [
     ("search", [SEARCH, "--output_dir={tmp}/mine", "--reset_output_dir", "--dataset=bogus"], "holds no enas run"),
     ("search", [SEARCH, "--output_dir={tmp}/run", "--child_lr_T_0=0"], "--child_lr_T_0"),
     ("search", [SEARCH, "--output_dir={tmp}/run", "--checkpoint_every_steps=-1"], "--checkpoint_every_steps"),
+    ("search", [SEARCH, "--output_dir={tmp}/run", "--search_strategy=evolution", "--evolution_population=5",
+                "--evolution_tournament_size=10"], "--evolution_tournament_size: must be <= --evolution_population=5"),
     ("train", ["--baseline=ptb_final_smoke", "--output_dir={tmp}/run", "--child_lr=-0.5"], "--child_lr: must be > 0"),
     ("train", [FINAL, "--output_dir={tmp}/file"], "is a file"),
     ("train", [FINAL, "--output_dir={tmp}/run", "--num_epochs=x"], "--num_epochs=x"),
