@@ -15,6 +15,23 @@ from typing import Any, Optional
 from enas.errors import ConfigError
 
 
+def setting(default: Any, flag: str, help: str, *, required: bool = False) -> Any:  # noqa: A002
+    """A config field that is also a command-line flag: its one default, flag name and help.
+
+    ``enas.flags`` defines the flags from these fields (:func:`flag_fields`) and builds the configs
+    back from the parsed values, so a setting is written once and the library's and the binaries'
+    defaults cannot differ. Fields of several sections may share one flag (``--seed``); they must
+    then share the default too (a test checks it). ``required``: the flag has no default on the
+    command line (``--search_for``); the library keeps ``default``.
+    """
+    return dataclasses.field(default=default, metadata={"flag": flag, "help": help, "required": required})
+
+
+def flag_fields(section: type) -> list[dataclasses.Field]:
+    """The fields of config class ``section`` that are flags (declared with :func:`setting`)."""
+    return [field for field in dataclasses.fields(section) if "flag" in field.metadata]
+
+
 def _check(condition: bool, flag: str, message: str) -> None:
     if not condition:
         raise ConfigError(f"--{flag}: {message}")
@@ -42,17 +59,28 @@ class DataConfig:
         ``eval_batch_size``.
     """
 
-    dataset: str = "embedded"
-    data_dir: str = ""
-    valid_size: int = 5000
-    batch_size: int = 32
-    eval_batch_size: int = 100
-    cutout_size: int = 0
-    seed: int = 0
-    bptt_steps: int = 35
-    variable_bptt: bool = False
-    num_classes: int = 0
-    test_batch_size: int = 0
+    dataset: str = setting(
+        "embedded", "dataset",
+        "Dataset: embedded (a Fashion-MNIST sample shipped in the package), a TFDS name (cifar10, cifar100, "
+        "mnist, fashion_mnist, svhn_cropped), idx, npz; ptb (--data_dir with the PTB files) or "
+        "ptb_synthetic (a small generated corpus) for --search_for=rnn.")
+    data_dir: str = setting("", "data_dir", "TFDS data directory, IDX directory, .npz file, or PTB text directory.")
+    valid_size: int = setting(5000, "valid_size", "Training images held out (from the end) for validation; 0: none.")
+    batch_size: int = setting(32, "batch_size", "Training minibatch size; also the controller reward minibatch.")
+    eval_batch_size: int = setting(100, "eval_batch_size", "Evaluation minibatch size.")
+    cutout_size: int = setting(0, "child_cutout_size", "Cutout square side on training images; 0 disables cutout.")
+    seed: int = setting(0, "seed", "Seed of weights, data order, augmentation and controller sampling.")
+    bptt_steps: int = setting(35, "child_bptt_steps", "Language model: tokens per BPTT window.")
+    variable_bptt: bool = setting(
+        False, "child_variable_bptt",
+        "Language model: AWD-style variable BPTT lengths, learning rate scaled by length.")
+    num_classes: int = setting(
+        0, "num_classes",
+        "Classes (image datasets) or vocabulary size (ptb) of the dataset; 0: unknown, taken from the data. "
+        "Runs check a non-zero value against the data; enas-describe needs it (the baselines carry it).")
+    test_batch_size: int = setting(
+        0, "test_batch_size",
+        "Language model: test streams (enas_lm final training: 1); 0: as --eval_batch_size.")
 
     def validate(self) -> "DataConfig":
         _check(self.valid_size >= 0, "valid_size", f"must be >= 0, got {self.valid_size}")
@@ -101,34 +129,63 @@ class ChildConfig:
         (the official micro search did); batch normalisation is unaffected.
     """
 
-    search_for: str = "macro"
-    num_layers: int = 12
-    num_cells: int = 5
-    out_filters: int = 36
-    num_branches: int = 6
-    keep_prob: float = 0.5
-    drop_path_keep_prob: float = 1.0
-    use_aux_heads: bool = False
-    l2_reg: float = 1e-4
-    lr_max: float = 0.05
-    lr_min: float = 0.0005
-    lr_T_0: int = 10
-    lr_T_mul: int = 2
-    lr: float = 0.1
-    grad_bound: float = 0.0
-    fixed_arc: str = ""
-    hidden_size: int = 200
-    embed_keep: float = 1.0
-    input_keep: float = 1.0
-    hidden_keep: float = 1.0
-    output_keep: float = 1.0
-    slowness_reg: float = 0.0
-    embedding_keep: float = 1.0
-    activation_reg: float = 0.0
-    init_range: Optional[float] = None
-    average_patience: int = 0
-    sep_as_conv: bool = False
-    reward_dropout: bool = True
+    search_for: str = setting("macro", "search_for", "Search space: macro, micro or rnn.", required=True)
+    num_layers: int = setting(
+        5, "child_num_layers",
+        "Macro: layers; micro: cells per stage count L (L+2 cells); rnn: searched nodes.")
+    num_cells: int = setting(5, "child_num_cells", "Micro: computed nodes per cell (B).")
+    out_filters: int = setting(48, "child_out_filters", "Channels C of the child (macro, micro).")
+    num_branches: int = setting(4, "child_num_branches", "Candidate ops (macro up to 6, micro 5, rnn activations 4).")
+    keep_prob: float = setting(0.5, "child_keep_prob", "Dropout keep probability before the classifier.")
+    drop_path_keep_prob: float = setting(
+        1.0, "child_drop_path_keep_prob",
+        "Micro final training: drop-path keep probability.")
+    use_aux_heads: bool = setting(
+        False, "child_use_aux_heads",
+        "Micro child (search and final training): auxiliary head (loss weight 0.4), as the official micro "
+        "scripts.")
+    l2_reg: float = setting(1e-4, "child_l2_reg", "L2 weight decay on all child weights.")
+    lr_max: float = setting(0.05, "child_lr_max", "Cosine schedule: maximum learning rate.")
+    lr_min: float = setting(0.0005, "child_lr_min", "Cosine schedule: minimum learning rate.")
+    lr_T_0: int = setting(10, "child_lr_T_0", "Cosine schedule: first period in epochs.")
+    lr_T_mul: int = setting(2, "child_lr_T_mul", "Cosine schedule: period multiplier after each restart.")
+    lr: float = setting(0.1, "child_lr", "Constant learning rate (language model).")
+    grad_bound: float = setting(
+        0.0, "child_grad_bound",
+        "Global gradient-norm bound; 0 disables clipping. (The official CIFAR code never clipped: its "
+        "clipping was a no-op.)")
+    fixed_arc: str = setting("", "child_fixed_arc", "Architecture string for final training (official format).")
+    hidden_size: int = setting(200, "child_lstm_hidden_size", "Language model: hidden and embedding size.")
+    embed_keep: float = setting(1.0, "child_lstm_e_keep", "Language model: embedding (word) keep probability.")
+    input_keep: float = setting(1.0, "child_lstm_x_keep", "Language model: input keep probability.")
+    hidden_keep: float = setting(1.0, "child_lstm_h_keep", "Language model: hidden keep probability.")
+    output_keep: float = setting(1.0, "child_lstm_o_keep", "Language model: output keep probability.")
+    slowness_reg: float = setting(0.0, "child_rnn_slowness_reg", "Language model: slowness regulariser weight.")
+    embedding_keep: float = setting(
+        1.0, "child_lstm_i_keep",
+        "Language model: keep probability of enas_lm's embedding dropout (its child_drop_i is 1 - this): a "
+        "second variational mask on the embedded input, besides --child_lstm_x_keep.")
+    activation_reg: float = setting(
+        0.0, "child_alpha",
+        "Language model: activation regulariser, this times the mean squared cell output is added to the "
+        "training loss (enas_lm final: 0.7).")
+    init_range: Optional[float] = setting(
+        None, "child_init_range",
+        "Language model: weights start uniform in +-this; unset: enas_lm's value, 0.04 for the search child "
+        "and 0.05 for the fixed child.")
+    average_patience: int = setting(
+        0, "child_best_valid_ppl_threshold",
+        "Language model final training: start ASGD-style weight averaging once the validation perplexity is "
+        "worse than the best before the last this-many evaluations (enas_lm's trigger; its final training "
+        "uses 10); 0: no averaging.")
+    sep_as_conv: bool = setting(
+        False, "child_sep_as_conv",
+        "Macro final child: build the separable ops as full k x k convolutions, as the official fixed macro "
+        "child did (the published 24-layer arc: 42,559,392 trainable parameters instead of 30,947,424).")
+    reward_dropout: bool = setting(
+        True, "child_reward_dropout",
+        "Micro search: keep dropout active in the controller's reward pass, as the official micro search "
+        "did (batch normalisation is unaffected); --nochild_reward_dropout turns it off.")
 
     def validate(self) -> "ChildConfig":
         _check(self.num_layers > 0, "child_num_layers", f"must be > 0, got {self.num_layers}")
@@ -190,24 +247,35 @@ class ControllerConfig:
         leaves them to :meth:`resolved`.
     """
 
-    lstm_size: int = 64
-    lstm_num_layers: int = 1
-    temperature: float = 0.0
-    tanh_constant: float = 0.0
-    op_tanh_reduce: float = 1.0
-    entropy_weight: float = 0.0
-    skip_target: float = 0.8
-    skip_weight: float = 0.0
-    learning_rate: float = 1e-3
-    baseline_decay: float = 0.99
-    num_aggregate: int = 1
-    train_steps: int = 50
-    train_every: int = 2
-    grad_bound: float = 0.0
-    seed: int = 0
-    init_range: Optional[float] = None
-    adam_beta1: Optional[float] = None
-    adam_epsilon: Optional[float] = None
+    lstm_size: int = setting(64, "controller_lstm_size", "Controller LSTM units.")
+    lstm_num_layers: int = setting(1, "controller_lstm_num_layers", "Controller LSTM layers.")
+    temperature: float = setting(0.0, "controller_temperature", "Logits are divided by it; 0: none.")
+    tanh_constant: float = setting(0.0, "controller_tanh_constant", "Logits become c*tanh(logits); 0: none.")
+    op_tanh_reduce: float = setting(1.0, "controller_op_tanh_reduce", "Micro: op logits use tanh_constant / this.")
+    entropy_weight: float = setting(
+        0.0, "controller_entropy_weight",
+        "Weight of the entropy bonus added to the reward.")
+    skip_target: float = setting(0.8, "controller_skip_target", "Macro: target skip rate of the KL penalty.")
+    skip_weight: float = setting(0.0, "controller_skip_weight", "Macro: weight of the skip KL penalty.")
+    learning_rate: float = setting(1e-3, "controller_lr", "Controller Adam learning rate.")
+    baseline_decay: float = setting(0.99, "controller_bl_dec", "Decay of the reward baseline's moving average.")
+    num_aggregate: int = setting(1, "controller_num_aggregate", "Samples whose gradients are averaged per update.")
+    train_steps: int = setting(50, "controller_train_steps", "Controller updates per controller phase.")
+    train_every: int = setting(2, "controller_train_every", "Epochs between controller phases.")
+    grad_bound: float = setting(0.0, "controller_grad_bound", "Controller gradient-norm bound; 0: none.")
+    seed: int = setting(0, "seed", "Seed of weights, data order, augmentation and controller sampling.")
+    init_range: Optional[float] = setting(
+        None, "controller_init_range",
+        "Controller weights start uniform in +-this; unset: the official value of the space (CIFAR 0.1, "
+        "enas_lm 0.01).")
+    adam_beta1: Optional[float] = setting(
+        None, "controller_adam_beta1",
+        "Controller Adam beta1; unset: the official value of the space (CIFAR 0.0, enas_lm Adam's default "
+        "0.9).")
+    adam_epsilon: Optional[float] = setting(
+        None, "controller_adam_epsilon",
+        "Controller Adam epsilon; unset: the official value of the space (CIFAR 1e-3, enas_lm Adam's "
+        "default 1e-8).")
 
     def resolved(self, search_for: str = "") -> "ControllerConfig":
         """A copy whose unset (None) official-default fields hold the value of space ``search_for``."""
@@ -262,21 +330,37 @@ class RunConfig:
         checkpoint (0: off); the epoch-end checkpoint is always written.
     """
 
-    output_dir: str = ""
-    num_epochs: int = 300
-    reset_output_dir: bool = False
-    log_every: int = 50
-    eval_every_epochs: int = 1
-    derive_num_samples: int = 100
-    derive_top_k: int = 10
-    derive_num_batches: int = 5
-    max_steps_per_epoch: int = 0
-    max_eval_batches: int = 0
-    seed: int = 0
-    jit_compile: bool = False
-    progress: bool = True
-    checkpoint_every_steps: int = 0
-    checkpoint_every_minutes: float = 10.0
+    output_dir: str = setting("", "output_dir", "Directory for config.json, logs, checkpoints and results.")
+    num_epochs: int = setting(300, "num_epochs", "Epochs to train (search: child epochs).")
+    reset_output_dir: bool = setting(
+        False, "reset_output_dir",
+        "Delete --output_dir first instead of resuming the run in it.")
+    log_every: int = setting(50, "log_every", "Training steps between progress log lines.")
+    eval_every_epochs: int = setting(1, "eval_every_epochs", "Epochs between full evaluations.")
+    derive_num_samples: int = setting(
+        100, "derive_num_samples",
+        "Derivation: architectures sampled from the trained controller and scored.")
+    derive_top_k: int = setting(10, "derive_top_k", "Derivation: how many scored architectures derived.json lists.")
+    derive_num_batches: int = setting(
+        5, "derive_num_batches",
+        "Derivation: validation batches each architecture is scored on.")
+    max_steps_per_epoch: int = setting(
+        0, "max_steps_per_epoch",
+        "Cap on training steps per epoch, for smoke runs (0: no cap).")
+    max_eval_batches: int = setting(0, "max_eval_batches", "Cap on evaluation batches, for smoke runs (0: no cap).")
+    seed: int = setting(0, "seed", "Seed of weights, data order, augmentation and controller sampling.")
+    jit_compile: bool = setting(
+        False, "jit_compile",
+        "Compile step functions with XLA (slower on CPU; try it on GPU).")
+    progress: bool = setting(True, "progress", "Show a progress bar.")
+    checkpoint_every_steps: int = setting(
+        0, "checkpoint_every_steps",
+        "Also checkpoint every this many training steps within an epoch (0: off); a kill then loses at most "
+        "these steps.")
+    checkpoint_every_minutes: float = setting(
+        10.0, "checkpoint_every_minutes",
+        "Also checkpoint when this many minutes have passed since the last checkpoint (0: off); the "
+        "epoch-end checkpoint is always written.")
 
     def validate(self) -> "RunConfig":
         _check(bool(self.output_dir), "output_dir", "is required: the directory for checkpoints and logs")
@@ -314,11 +398,29 @@ class SearchConfig:
         the parent of the next child.
     """
 
-    strategy: str = "enas"
-    reward_bn: str = ""
-    recalibrate_batches: int = 10
-    evolution_population: int = 50
-    evolution_tournament_size: int = 10
+    strategy: str = setting(
+        "enas", "search_strategy",
+        "Search strategy: enas (LSTM controller + REINFORCE), random (random search with weight sharing: "
+        "uniform architectures for the child, derivation by shared-weight score of uniform samples) or "
+        "evolution (aging evolution with weight sharing: one mutated child per phase step, "
+        "--controller_train_steps x --controller_num_aggregate steps every --controller_train_every "
+        "epochs).")
+    reward_bn: str = setting(
+        "", "child_reward_bn",
+        "Image spaces: batch-norm statistics used to score an architecture with the shared weights "
+        "(rewards, validation, derivation): moving, batch or recalibrate. Empty: the space's default, "
+        "chosen by measurement (README: 'Does the search beat random?').")
+    recalibrate_batches: int = setting(
+        10, "child_reward_recalibrate_batches",
+        "--child_reward_bn=recalibrate: training batches the statistics of each scored architecture are "
+        "re-estimated on.")
+    evolution_population: int = setting(
+        50, "evolution_population",
+        "--search_strategy=evolution: architectures in the aging-evolution population (>= 2).")
+    evolution_tournament_size: int = setting(
+        10, "evolution_tournament_size",
+        "--search_strategy=evolution: members drawn per tournament (1 .. --evolution_population); the "
+        "fittest is the parent of the next child.")
 
     def validate(self) -> "SearchConfig":
         _check(bool(self.strategy), "search_strategy", "must name a search strategy (enas, random, evolution)")
@@ -351,15 +453,19 @@ class RankConfig:
       progress: print a line per architecture.
     """
 
-    search_dir: str = ""
-    output_dir: str = ""
-    num_archs: int = 10
-    train_epochs: int = 3
-    score_batches: int = 0
-    top_k: int = 3
-    max_steps_per_epoch: int = 0
-    seed: int = 0
-    progress: bool = True
+    search_dir: str = setting("", "search_dir", "Output directory of a finished or interrupted enas-search run.",
+                              required=True)
+    output_dir: str = setting("", "output_dir", "Where rank.json, rank.png and the stand-alone runs go.",
+                              required=True)
+    num_archs: int = setting(10, "rank_num_archs", "Architectures ranked: half the strategy's candidates, half "
+                             "uniform (at least 4; 10 or more for a meaningful correlation).")
+    train_epochs: int = setting(3, "rank_train_epochs", "Stand-alone training epochs of each architecture.")
+    score_batches: int = setting(0, "rank_score_batches", "Validation batches of each shared-weight score (0: all).")
+    top_k: int = setting(3, "rank_top_k", "The k of the top-k overlap.")
+    max_steps_per_epoch: int = setting(0, "max_steps_per_epoch",
+                                       "Cap on stand-alone training steps per epoch (0: full epochs).")
+    seed: int = setting(0, "seed", "Seed of the choice of architectures and of stand-alone training.")
+    progress: bool = setting(True, "progress", "Print a line per architecture.")
 
     def validate(self) -> "RankConfig":
         _check(bool(self.search_dir), "search_dir", "is required: the output directory of an enas-search run")
@@ -408,8 +514,7 @@ class Config:
         """Inverse of :meth:`to_dict`; unknown keys raise :class:`ConfigError`."""
         parts = {}
         for field in dataclasses.fields(cls):
-            sub_type = {"data": DataConfig, "child": ChildConfig, "controller": ControllerConfig,
-                        "run": RunConfig, "search": SearchConfig}[field.name]
+            sub_type = SECTION_TYPES[field.name]
             sub_values = dict(values.get(field.name, {}))
             known = {f.name for f in dataclasses.fields(sub_type)}
             unknown = sorted(set(sub_values) - known)
@@ -421,3 +526,8 @@ class Config:
     def replace(self, **sections: Optional[Any]) -> "Config":
         """A copy with whole sections replaced (``config.replace(run=...)``)."""
         return dataclasses.replace(self, **sections)
+
+
+#: The sections of a :class:`Config`, by field name.
+SECTION_TYPES = {"run": RunConfig, "data": DataConfig, "child": ChildConfig, "controller": ControllerConfig,
+                 "search": SearchConfig}

@@ -18,28 +18,16 @@ from enas.bin import common
 from enas.config import DataConfig
 
 FLAGS = flags.FLAGS
+_FLAGS = ("dataset", "data_dir", "valid_size", "batch_size", "child_cutout_size", "seed", "eval_batch_size",
+          "child_bptt_steps")
 
 
 def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
-    """Defines this binary's flags (those already defined, e.g. by enas.flags, are kept)."""
-    definitions = (
-        (flags.DEFINE_string, "dataset", "embedded",
-         "Dataset: embedded, cifar10, cifar100, mnist, fashion_mnist, svhn_cropped, idx, npz; ptb or "
-         "ptb_synthetic (the language model's Penn Treebank text)."),
-        (flags.DEFINE_string, "data_dir", "",
-         "TFDS data directory (default: TFDS's own), IDX directory (--dataset=idx) or .npz file."),
-        (flags.DEFINE_integer, "valid_size", 1000,
-         "Images held out of the end of the training split for validation (0: none)."),
-        (flags.DEFINE_integer, "batch_size", 128, "Training minibatch size."),
-        (flags.DEFINE_integer, "child_cutout_size", 0,
-         "Side of the cutout square on training images (0: off); official ENAS flag name."),
-        (flags.DEFINE_integer, "seed", 0, "Seed of shuffling and augmentation."),
-        (flags.DEFINE_integer, "eval_batch_size", 100, "Evaluation minibatch size (ptb: validation streams)."),
-        (flags.DEFINE_integer, "child_bptt_steps", 35, "ptb: tokens per BPTT window."),
-    )
-    for define, name, default, help_string in definitions:
-        if name not in flag_values:
-            define(name, default, help_string, flag_values=flag_values)
+    """Defines this binary's flags: the data settings of :class:`enas.config.DataConfig` (their defaults
+    and help are the config's, as in every binary; those already defined are kept)."""
+    from enas.flags.definitions import define_section_flags  # pylint: disable=import-outside-toplevel
+
+    define_section_flags([DataConfig], flag_values, only=_FLAGS)
 
 
 def _describe(values: np.ndarray) -> str:
@@ -60,9 +48,9 @@ def _describe_ptb(config: DataConfig) -> None:
 
 def main(_argv) -> None:
     """Prints the dataset summary (errors become one line on stderr and exit status 2)."""
-    config = DataConfig(dataset=FLAGS.dataset, data_dir=FLAGS.data_dir, valid_size=FLAGS.valid_size,
-                        batch_size=FLAGS.batch_size, cutout_size=FLAGS.child_cutout_size, seed=FLAGS.seed,
-                        eval_batch_size=FLAGS.eval_batch_size, bptt_steps=FLAGS.child_bptt_steps).validate()
+    from enas.flags.convert import section_from_flags  # pylint: disable=import-outside-toplevel
+
+    config = section_from_flags(DataConfig, FLAGS).validate()
     common.import_tensorflow_quietly()
     if config.dataset in ("ptb", "ptb_synthetic"):
         _describe_ptb(config)

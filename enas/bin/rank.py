@@ -17,26 +17,18 @@ FLAGS = flags.FLAGS
 
 
 def define_flags():
-    flags.DEFINE_string("search_dir", None, "Output directory of a finished or interrupted enas-search run.")
-    flags.DEFINE_string("output_dir", None, "Where rank.json, rank.png and the stand-alone runs go.")
-    flags.DEFINE_integer("rank_num_archs", 10, "Architectures ranked: half the strategy's candidates, half "
-                         "uniform (at least 4; 10 or more for a meaningful correlation).")
-    flags.DEFINE_integer("rank_train_epochs", 3, "Stand-alone training epochs of each architecture.")
-    flags.DEFINE_integer("rank_score_batches", 0, "Validation batches of each shared-weight score (0: all).")
-    flags.DEFINE_integer("rank_top_k", 3, "The k of the top-k overlap.")
-    flags.DEFINE_integer("max_steps_per_epoch", 0, "Cap on stand-alone training steps per epoch (0: full epochs).")
-    flags.DEFINE_integer("seed", 0, "Seed of the choice of architectures and of stand-alone training.")
-    flags.DEFINE_boolean("progress", True, "Print a line per architecture.")
+    """The settings of :class:`enas.config.RankConfig` (defaults and help written there)."""
+    from enas.config import RankConfig  # pylint: disable=import-outside-toplevel
+    from enas.flags.definitions import define_section_flags  # pylint: disable=import-outside-toplevel
+
+    define_section_flags([RankConfig], FLAGS)
 
 
 def main(_argv):
     from enas.config import RankConfig  # pylint: disable=import-outside-toplevel
+    from enas.flags.convert import section_from_flags  # pylint: disable=import-outside-toplevel
 
-    config = RankConfig(search_dir=FLAGS.search_dir or "", output_dir=FLAGS.output_dir or "",
-                        num_archs=FLAGS.rank_num_archs, train_epochs=FLAGS.rank_train_epochs,
-                        score_batches=FLAGS.rank_score_batches, top_k=FLAGS.rank_top_k,
-                        max_steps_per_epoch=FLAGS.max_steps_per_epoch, seed=FLAGS.seed,
-                        progress=FLAGS.progress).validate()
+    config = section_from_flags(RankConfig, FLAGS).validate()
     common.import_tensorflow_quietly()
     from enas.trainers.rank import rank  # pylint: disable=import-outside-toplevel
 

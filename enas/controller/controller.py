@@ -75,6 +75,11 @@ class _FunctionCache:
         self.traces = {"sample": 0, "log_prob": 0, "greedy": 0}
 
 
+# The keyword defaults are the config's (one source of truth), with the CIFAR code's official values
+# for the space-dependent ones.
+_DEFAULTS = ControllerConfig().resolved()
+
+
 class Controller(keras.Model):
     """LSTM controller (no biases, learned start embedding) over a :class:`SearchSpace`.
 
@@ -85,16 +90,17 @@ class Controller(keras.Model):
       temperature: logits are divided by it (0: none).
       tanh_constant: logits become ``tanh_constant * tanh(logits)`` (0: none).
       op_tanh_reduce: decisions marked ``op_tanh_reduce`` use ``tanh_constant / op_tanh_reduce``.
-      skip_target: target skip rate of the KL penalty (macro; the paper's 0.4).
+      skip_target: target skip rate of the KL penalty (macro; main.py's 0.8, the macro search script's 0.4).
       init_range: weights start uniform in ``[-init_range, init_range]`` (ENAS 0.1, enas_lm 0.01).
       seed: seed of the initial weights and of the sampling stream (``None``: random).
       name: the Keras model name.
     """
 
-    def __init__(self, space: SearchSpace, lstm_size: int = 64, lstm_num_layers: int = 1,
-                 temperature: float = 0.0, tanh_constant: float = 0.0, op_tanh_reduce: float = 1.0,
-                 skip_target: float = 0.4, init_range: float = 0.1, seed: Optional[int] = None,
-                 name: str = "controller"):
+    def __init__(self, space: SearchSpace, lstm_size: int = _DEFAULTS.lstm_size,
+                 lstm_num_layers: int = _DEFAULTS.lstm_num_layers, temperature: float = _DEFAULTS.temperature,
+                 tanh_constant: float = _DEFAULTS.tanh_constant, op_tanh_reduce: float = _DEFAULTS.op_tanh_reduce,
+                 skip_target: float = _DEFAULTS.skip_target, init_range: float = _DEFAULTS.init_range,
+                 seed: Optional[int] = None, name: str = "controller"):
         super().__init__(name=name)
         if not isinstance(space, SearchSpace):
             raise ConfigError(f"Controller needs a SearchSpace, got {type(space).__name__}")

@@ -38,6 +38,11 @@ class RewardError(TrainingError, ValueError):
     """Rewards that cannot train the controller: wrong batch size, NaN or infinite values."""
 
 
+# The keyword defaults are the config's (one source of truth), with the CIFAR code's official values
+# for the space-dependent ones.
+_DEFAULTS = ControllerConfig().resolved()
+
+
 class Reinforce(tf.Module):
     """Trains a :class:`Controller` with REINFORCE; checkpoint it with ``tf.train.Checkpoint``.
 
@@ -55,10 +60,11 @@ class Reinforce(tf.Module):
         Adam's defaults 0.9 and 1e-8).
     """
 
-    def __init__(self, controller: Controller, learning_rate: float = 1e-3,
-                 baseline_decay: float = 0.99, entropy_weight: float = 0.0,
-                 skip_weight: float = 0.0, grad_bound: float = 0.0, num_aggregate: int = 1,
-                 initial_baseline: float = 0.0, adam_beta1: float = 0.0, adam_epsilon: float = 1e-3):
+    def __init__(self, controller: Controller, learning_rate: float = _DEFAULTS.learning_rate,
+                 baseline_decay: float = _DEFAULTS.baseline_decay, entropy_weight: float = _DEFAULTS.entropy_weight,
+                 skip_weight: float = _DEFAULTS.skip_weight, grad_bound: float = _DEFAULTS.grad_bound,
+                 num_aggregate: int = _DEFAULTS.num_aggregate, initial_baseline: float = 0.0,
+                 adam_beta1: float = _DEFAULTS.adam_beta1, adam_epsilon: float = _DEFAULTS.adam_epsilon):
         super().__init__(name="reinforce")
         for flag, ok, value in (("learning_rate", learning_rate > 0, learning_rate),
                                 ("baseline_decay", 0 <= baseline_decay < 1, baseline_decay),

@@ -7,6 +7,7 @@ that says how to start over.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -14,7 +15,7 @@ import tempfile
 from typing import Any, Mapping, Optional
 
 from enas import __version__
-from enas.config import Config
+from enas.config import SECTION_TYPES, Config
 from enas.errors import ConfigError, OutputDirError
 
 CONFIG_FILE = "config.json"
@@ -57,6 +58,17 @@ def _identity(config_dict: Mapping[str, Any]) -> dict[str, Any]:
     return flat
 
 
+def _with_defaults(config_dict: Mapping[str, Any]) -> dict[str, Any]:
+    """``config_dict`` (a saved ``Config.to_dict()``) with every field it lacks at its current default."""
+    filled = {section: dict(values) for section, values in config_dict.items()}
+    for section, section_type in SECTION_TYPES.items():
+        values = filled.setdefault(section, {})
+        for field in dataclasses.fields(section_type):
+            if field.name not in values and field.default is not dataclasses.MISSING:
+                values[field.name] = field.default
+    return filled
+
+
 def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
@@ -86,7 +98,9 @@ def check_output_dir(config: Config, kind: str) -> bool:
         raise OutputDirError(
             f"{output_dir} holds a {previous.get('kind')} run, not a {kind} run; use another --output_dir "
             "or pass --reset_output_dir to delete that run's files and start over")
-    old, new = _identity(previous.get("config", {})), _identity(config.to_dict())
+    # A setting added after the run was written is missing from its config.json: the run had its default.
+    old = _identity(_with_defaults(previous.get("config", {})))
+    new = _identity(config.to_dict())
     changed = sorted(key for key in set(old) | set(new) if old.get(key) != new.get(key))
     if changed:
         details = ", ".join(f"{key}: {old.get(key)!r} -> {new.get(key)!r}" for key in changed[:4])

@@ -100,3 +100,76 @@ def test_data_path_is_an_alias_of_data_dir():
 def test_controller_training_off_means_no_controller_updates():
     config = enas_flags.configs_from_flags(_parse("--search_for=macro", "--output_dir=x", "--nocontroller_training"))
     assert config.controller.train_steps == 0
+
+
+# --- one source of truth per setting ---------------------------------------------------------------
+
+def test_flags_are_generated_from_the_config_fields_with_their_defaults_and_help():
+    import dataclasses
+
+    from enas.config import SECTION_TYPES, RankConfig, flag_fields
+
+    fv = _parse()
+    for section in SECTION_TYPES.values():
+        for field in flag_fields(section):
+            flag = fv[field.metadata["flag"]]
+            if field.metadata["required"]:
+                assert flag.default is None
+                continue
+            assert flag.default == field.default, (section.__name__, field.name)
+    # fields of several sections sharing a flag (--seed, --output_dir, ...) share its default
+    by_flag = {}
+    for section in (*SECTION_TYPES.values(), RankConfig):
+        for field in flag_fields(section):
+            by_flag.setdefault(field.metadata["flag"], set()).add(field.default)
+    assert {name: values for name, values in by_flag.items() if len(values) > 1} == {}
+    # every settable field of the search/train config is a flag (child_fixed_arc included)
+    for section in SECTION_TYPES.values():
+        assert {f.name for f in dataclasses.fields(section)} == {f.name for f in flag_fields(section)}
+
+
+def test_the_library_defaults_are_the_binaries_defaults():
+    config = enas_flags.configs_from_flags(_parse("--search_for=macro", "--output_dir=/tmp/x"))
+    library = Config(run=_run_config_in("/tmp/x"))
+    assert config.to_dict() == library.to_dict()
+
+
+def _run_config_in(output_dir):
+    from enas.config import RunConfig
+
+    return RunConfig(output_dir=output_dir)
+
+
+def test_a_new_setting_is_one_field(monkeypatch):
+    """A field declared with setting() becomes a flag and comes back into the config, no other edit."""
+    import dataclasses
+
+    from enas import config as config_module
+    from enas.config import SearchConfig, setting
+    from enas.flags import convert, definitions
+
+    extended = dataclasses.make_dataclass(
+        "SearchConfig", [("brand_new", int, setting(7, "brand_new_setting", "A setting added in one place."))],
+        bases=(SearchConfig,), frozen=True)
+    sections = dict(config_module.SECTION_TYPES, search=extended)
+    monkeypatch.setattr(config_module, "SECTION_TYPES", sections)
+    monkeypatch.setattr(convert, "SECTION_TYPES", sections)
+    monkeypatch.setattr(definitions, "SECTIONS", tuple(sections.values()))
+    fv = flags.FlagValues()
+    definitions.define_flags(fv)
+    fv(["prog", "--search_for=micro", "--output_dir=/tmp/x", "--brand_new_setting=3"])
+    assert fv["brand_new_setting"].default == 7
+    assert convert.configs_from_flags(fv).search.brand_new == 3
+
+
+def test_the_controller_and_reinforce_keyword_defaults_are_the_configs():
+    import inspect
+
+    from enas.config import ControllerConfig
+    from enas.controller import Controller, Reinforce
+
+    official = ControllerConfig().resolved()
+    for cls in (Controller, Reinforce):
+        for name, parameter in inspect.signature(cls.__init__).parameters.items():
+            if hasattr(official, name) and parameter.default is not inspect.Parameter.empty and name != "seed":
+                assert parameter.default == getattr(official, name), (cls.__name__, name)
