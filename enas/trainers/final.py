@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import os
-import time
 from typing import Any
 
 import keras
@@ -17,11 +16,10 @@ import numpy as np
 import tensorflow as tf
 
 from enas.config import Config
-from enas.errors import ConfigError, TrainingError
+from enas.errors import ConfigError
 from enas.spaces import get_space
 from enas.trainers import run_dir
-from enas.trainers.checkpoints import RunCheckpoint
-from enas.trainers.progress import ProgressReporter, report_epoch
+from enas.trainers.loop import BASE_COUNTERS, EpochLoop
 from enas.trainers.tasks import make_final_task
 
 TRAIN_LOG = "train_log.jsonl"
@@ -29,8 +27,8 @@ METRICS_FILE = "final_metrics.json"
 MODEL_FILE = "model.keras"
 
 
-class FinalRun:
-    """Final training of one architecture.
+class FinalRun(EpochLoop):
+    """Final training of one architecture (the epoch loop is :class:`EpochLoop`).
 
     Args:
       config: the run's :class:`enas.config.Config`; the architecture is ``child.fixed_arc`` unless
@@ -38,6 +36,10 @@ class FinalRun:
       arc: an architecture value of the space (optional).
       data: optional preloaded data for the task.
     """
+
+    log_name = TRAIN_LOG
+    summary_prefix = "train"
+    _sums_key = "epoch_loss"  # the checkpoint key of the epoch's loss sum (older checkpoints stay readable)
 
     def __init__(self, config: Config, arc=None, data=None):
         self.config = config.validate()
@@ -54,69 +56,39 @@ class FinalRun:
         keras.utils.set_random_seed(config.run.seed)
         self.task = make_final_task(self.space, arc, config, data)
         run_dir.prepare_output_dir(config, "final")  # inputs are valid: config.json
-        # The epoch's loss sum is checkpointed so that a resumed epoch logs the same mean.
-        self.epoch_loss = {name: tf.Variable(0.0, dtype=tf.float64, trainable=False, name=name)
-                           for name in ("loss_sum", "loss_steps")}
-        self.checkpoint = RunCheckpoint(os.path.join(self.output_dir, "checkpoints"),
-                                        {**self.task.trackables(), "epoch_loss": self.epoch_loss},
-                                        ("epoch", "step_in_epoch", "global_step"), run_config=config.run)
-        self.checkpoint.restore()
-        self.log = run_dir.JsonlLog(os.path.join(self.output_dir, TRAIN_LOG))
-        self.log.drop_after(self.checkpoint["epoch"])  # epochs logged after the checkpoint are redone
-        self.writer = tf.summary.create_file_writer(os.path.join(self.output_dir, "tensorboard"))
+        self._open(self.task.trackables(), BASE_COUNTERS, ("loss_sum", "loss_steps"))
 
     def _has_valid(self) -> bool:
         return self.config.data.valid_size > 0 or self.space.task == "language"
 
     def run(self) -> dict[str, Any]:
         """Trains (or resumes) to ``num_epochs``; returns the final metrics."""
-        ckpt, run = self.checkpoint, self.config.run
-        steps = self.task.steps_per_epoch()
-        with run_dir.InterruptGuard() as guard:
-            while ckpt["epoch"] < run.num_epochs:
-                epoch, start = ckpt["epoch"], time.time()
-                self._train_epoch(epoch, steps, guard)
-                loss_sum, loss_steps = (float(v.numpy()) for v in self.epoch_loss.values())
-                record = {"epoch": epoch + 1, "global_step": ckpt["global_step"],
-                          "seconds": round(time.time() - start, 3),
-                          "train_loss": loss_sum / loss_steps if loss_steps else float("nan")}
-                if (epoch + 1) % run.eval_every_epochs == 0 and self._has_valid():
-                    valid = self.task.evaluate("valid", max_batches=run.max_eval_batches)
-                    self.task.observe_validation(valid)
-                    record.update({f"valid_{k}": v for k, v in valid.items() if k != "examples"})
-                report_epoch(record, self.writer, self.log)
-                ckpt["epoch"], ckpt["step_in_epoch"] = epoch + 1, 0
-                for var in self.epoch_loss.values():
-                    var.assign(0.0)
-                self.checkpoint.save()
+        self.run_epochs()
         return self._finish()
 
-    def _train_epoch(self, epoch: int, steps: int, guard) -> None:
-        ckpt = self.checkpoint
-        if ckpt["step_in_epoch"] >= steps:
-            return
-        self.task.begin_epoch(epoch, skip_steps=ckpt["step_in_epoch"])
-        bar = ProgressReporter(steps, f"epoch {epoch + 1}/{self.config.run.num_epochs}", self.config.run,
-                               start=ckpt["step_in_epoch"])
-        while ckpt["step_in_epoch"] < steps:
-            metrics = self.task.train_step()
-            if not math.isfinite(metrics["loss"]):
-                raise TrainingError(
-                    f"non-finite loss {metrics['loss']} at epoch {epoch}, step {ckpt['step_in_epoch']} training "
-                    f"{self.arc.to_string()}; the last checkpoint in {self.output_dir} is intact")
-            self.epoch_loss["loss_sum"].assign_add(metrics["loss"])
-            self.epoch_loss["loss_steps"].assign_add(1.0)
-            ckpt["step_in_epoch"] = ckpt["step_in_epoch"] + 1
-            ckpt["global_step"] = ckpt["global_step"] + 1
-            with self.writer.as_default(step=ckpt["global_step"]):
-                tf.summary.scalar("train/loss", metrics["loss"])
-                tf.summary.scalar("train/lr", metrics["lr"])
-            bar.update(ckpt["step_in_epoch"], loss=metrics["loss"], lr=metrics["lr"])
-            if guard.requested:
-                path = self.checkpoint.save()
-                raise run_dir.Interrupted(f"{guard.signal_name}: checkpoint written to {path}; run the same "
-                                          "command again to resume")
-            ckpt.maybe_save()
+    # -- the epoch loop's hooks -------------------------------------------------------------------
+    def train_step(self):
+        return self.task.train_step()
+
+    def nonfinite_message(self, epoch: int, step: int, metrics) -> str:
+        return (f"non-finite loss {metrics['loss']} at epoch {epoch}, step {step} training "
+                f"{self.arc.to_string()}; the last checkpoint in {self.output_dir} is intact")
+
+    def accumulate(self, metrics) -> None:
+        self.sums["loss_sum"].assign_add(metrics["loss"])
+        self.sums["loss_steps"].assign_add(1.0)
+
+    def epoch_record(self, epoch: int, seconds: float) -> dict[str, Any]:
+        run = self.config.run
+        loss_sum, loss_steps = (float(self.sums[name].numpy()) for name in ("loss_sum", "loss_steps"))
+        record = {"epoch": epoch + 1, "global_step": self.checkpoint["global_step"],
+                  "seconds": round(seconds, 3),
+                  "train_loss": loss_sum / loss_steps if loss_steps else float("nan")}
+        if (epoch + 1) % run.eval_every_epochs == 0 and self._has_valid():
+            valid = self.task.evaluate("valid", max_batches=run.max_eval_batches)
+            self.task.observe_validation(valid)
+            record.update({f"valid_{k}": v for k, v in valid.items() if k != "examples"})
+        return record
 
     def _finish(self) -> dict[str, Any]:
         run = self.config.run

@@ -16,23 +16,17 @@ Then derivation (``enas.trainers.derive``) writes ``derived.json``.
 
 from __future__ import annotations
 
-import math
-import os
-import time
 from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from enas.config import Config
-from enas.errors import TrainingError
 from enas.spaces import get_space
 from enas.strategies import make_strategy
 from enas.trainers import run_dir
-from enas.trainers.checkpoints import RunCheckpoint
 from enas.trainers.health import HealthMonitor
-from enas.trainers.progress import ProgressReporter, report_epoch
+from enas.trainers.loop import EpochLoop
 from enas.trainers.tasks import make_search_task
 
 SEARCH_LOG = "search_log.jsonl"
@@ -41,14 +35,17 @@ _COUNTERS = ("epoch", "step_in_epoch", "controller_step", "global_step")
 _CHILD_SUMS = ("child_loss", "child_accuracy", "child_ppl", "child_steps", "controller_updates", "child_lr")
 
 
-class SearchRun:
-    """One search: its task, strategy, checkpoint and logs.
+class SearchRun(EpochLoop):
+    """One search: its task, strategy, checkpoint and logs (the epoch loop is :class:`EpochLoop`).
 
     Args:
       config: the run's :class:`enas.config.Config` (``child.search_for`` names the space,
         ``search.strategy`` the strategy).
       data: optional preloaded data for the task (tests share one dataset between runs).
     """
+
+    log_name = SEARCH_LOG
+    summary_prefix = "child"
 
     def __init__(self, config: Config, data=None):
         self.config = config.validate()
@@ -64,78 +61,45 @@ class SearchRun:
         self.strategy = make_strategy(self.space, config)
         self.resuming = run_dir.prepare_output_dir(config, "search")  # inputs are valid: config.json
         self.health = HealthMonitor(self.strategy.decisions, config.run.num_epochs)
-        names = _CHILD_SUMS + tuple(self.strategy.metric_names)
-        self.sums = {name: tf.Variable(0.0, dtype=tf.float64, trainable=False, name=name) for name in names}
         trackables = dict(self.task.trackables())
         trackables.update(self.strategy.trackables())
-        trackables.update(epoch_sums=self.sums, health=self.health)
-        self.checkpoint = RunCheckpoint(os.path.join(self.output_dir, "checkpoints"), trackables, _COUNTERS,
-                                        run_config=config.run)
-        self.checkpoint.restore()
+        trackables.update(health=self.health)
+        self._open(trackables, _COUNTERS, _CHILD_SUMS + tuple(self.strategy.metric_names))
         self.health.start(self.strategy)
-        self.log = run_dir.JsonlLog(os.path.join(self.output_dir, SEARCH_LOG))
-        self.log.drop_after(self.checkpoint["epoch"])  # epochs logged after the checkpoint are redone
-        self.writer = tf.summary.create_file_writer(os.path.join(self.output_dir, "tensorboard"))
 
     def sample_arc(self):
         """One architecture (int32 tokens) proposed by the strategy."""
         return self.strategy.propose()
 
-    # -- the loop ---------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         """Runs (or resumes) the search to ``num_epochs`` and the derivation; returns ``derived``."""
-        ckpt, run = self.checkpoint, self.config.run
-        steps = self.task.steps_per_epoch()
-        with run_dir.InterruptGuard() as guard:
-            while ckpt["epoch"] < run.num_epochs:
-                epoch, start = ckpt["epoch"], time.time()
-                self._train_child_epoch(epoch, steps, guard)
-                self._strategy_phase(epoch, guard)
-                self._end_epoch(epoch, time.time() - start)
+        self.run_epochs()
         from enas.trainers.derive import derive_and_write  # pylint: disable=import-outside-toplevel
         return derive_and_write(self.config, self.space, self.task, self.strategy, self.output_dir,
                                 writer=self.writer)
 
-    def _checkpoint_and_stop(self, guard) -> None:
-        path = self.checkpoint.save()
-        raise run_dir.Interrupted(
-            f"{guard.signal_name}: checkpoint written to {path} (epoch {self.checkpoint['epoch']}, step "
-            f"{self.checkpoint['step_in_epoch']}); run the same command again to resume")
+    # -- the epoch loop's hooks -------------------------------------------------------------------
+    def train_step(self):
+        self._arc = self.sample_arc()
+        self.health.observe(self._arc)
+        return self.task.train_step(self._arc)
 
-    def _train_child_epoch(self, epoch: int, steps: int, guard) -> None:
-        ckpt = self.checkpoint
-        if ckpt["step_in_epoch"] >= steps:
-            return
-        self.task.begin_epoch(epoch, skip_steps=ckpt["step_in_epoch"])
-        bar = ProgressReporter(steps, f"epoch {epoch + 1}/{self.config.run.num_epochs}", self.config.run,
-                               start=ckpt["step_in_epoch"])
-        while ckpt["step_in_epoch"] < steps:
-            arc = self.sample_arc()
-            self.health.observe(arc)
-            metrics = self.task.train_step(arc)
-            if not math.isfinite(metrics["loss"]):
-                raise TrainingError(
-                    f"non-finite child loss {metrics['loss']} at epoch {epoch}, step {ckpt['step_in_epoch']} with "
-                    f"architecture {' '.join(str(int(t)) for t in np.asarray(arc))}; the last checkpoint in "
-                    f"{self.output_dir} is intact: lower the learning rate (--child_lr_max; --child_lr for rnn) or set "
-                    "--child_grad_bound, then resume")
-            ckpt["step_in_epoch"] = ckpt["step_in_epoch"] + 1
-            ckpt["global_step"] = ckpt["global_step"] + 1
-            self.sums["child_loss"].assign_add(metrics["loss"])
-            for key in ("accuracy", "ppl"):  # image tasks report accuracy, language tasks perplexity
-                if key in metrics:
-                    self.sums["child_" + key].assign_add(metrics[key])
-            self.sums["child_steps"].assign_add(1.0)
-            with self.writer.as_default(step=ckpt["global_step"]):
-                tf.summary.scalar("child/loss", metrics["loss"])
-                tf.summary.scalar("child/lr", metrics["lr"])
-            bar.update(ckpt["step_in_epoch"], loss=metrics["loss"], lr=metrics["lr"])
-            self.sums["child_lr"].assign(metrics["lr"])  # checkpointed: a resumed epoch logs it too
-            if guard.requested:
-                self._checkpoint_and_stop(guard)
-            ckpt.maybe_save()
+    def nonfinite_message(self, epoch: int, step: int, metrics) -> str:
+        return (f"non-finite child loss {metrics['loss']} at epoch {epoch}, step {step} with "
+                f"architecture {' '.join(str(int(t)) for t in np.asarray(self._arc))}; the last checkpoint in "
+                f"{self.output_dir} is intact: lower the learning rate (--child_lr_max; --child_lr for rnn) or set "
+                "--child_grad_bound, then resume")
 
-    def _strategy_phase(self, epoch: int, guard) -> None:
+    def accumulate(self, metrics) -> None:
+        self.sums["child_loss"].assign_add(metrics["loss"])
+        for key in ("accuracy", "ppl"):  # image tasks report accuracy, language tasks perplexity
+            if key in metrics:
+                self.sums["child_" + key].assign_add(metrics[key])
+        self.sums["child_steps"].assign_add(1.0)
+        self.sums["child_lr"].assign(metrics["lr"])  # checkpointed: a resumed epoch logs it too
+
+    def after_steps(self, epoch: int, guard) -> None:
+        """The strategy's phase (ENAS: REINFORCE updates of the controller)."""
         ckpt = self.checkpoint
         while ckpt["controller_step"] < self.strategy.phase_steps(epoch):
             metrics = self.strategy.phase_step(self.task)
@@ -144,10 +108,10 @@ class SearchRun:
             self.sums["controller_updates"].assign_add(1.0)
             ckpt["controller_step"] = ckpt["controller_step"] + 1
             if guard.requested:
-                self._checkpoint_and_stop(guard)
+                self.checkpoint_and_stop(guard)
             ckpt.maybe_save()
 
-    def _end_epoch(self, epoch: int, seconds: float) -> dict[str, Any]:
+    def epoch_record(self, epoch: int, seconds: float) -> dict[str, Any]:
         ckpt, run = self.checkpoint, self.config.run
         sums = {name: float(var.numpy()) for name, var in self.sums.items()}
         child_steps, updates = max(sums["child_steps"], 1.0), int(sums["controller_updates"])
@@ -163,11 +127,6 @@ class SearchRun:
             valid = self.task.evaluate("valid", self.sample_arc, max_batches=run.max_eval_batches)
             record.update({f"valid_{key}": value for key, value in valid.items() if key != "examples"})
         self.health.end_epoch(record, self.strategy, self.writer, epoch)
-        report_epoch(record, self.writer, self.log)
-        for var in self.sums.values():
-            var.assign(0.0)
-        ckpt["epoch"], ckpt["step_in_epoch"], ckpt["controller_step"] = epoch + 1, 0, 0
-        self.checkpoint.save()
         return record
 
     @property
