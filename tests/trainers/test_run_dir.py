@@ -24,7 +24,7 @@ def test_config_json_is_written_and_resume_is_detected(tmp_path):
     config = _config(tmp_path)
     assert run_dir.prepare_output_dir(config, "search") is False
     record = json.load(open(os.path.join(config.run.output_dir, "config.json")))
-    assert record["kind"] == "search" and record["config"]["child"]["num_layers"] == 12
+    assert record["kind"] == "search" and record["config"]["child"]["num_layers"] == ChildConfig().num_layers
     assert run_dir.prepare_output_dir(config, "search") is False  # no checkpoint yet: nothing to resume
     _fake_checkpoint(config.run.output_dir)
     assert run_dir.prepare_output_dir(config, "search") is True
@@ -41,6 +41,21 @@ def test_more_epochs_may_resume_but_another_config_may_not(tmp_path):
         run_dir.prepare_output_dir(other, "search")
     with pytest.raises(OutputDirError, match="holds a search run, not a final run"):
         run_dir.prepare_output_dir(config, "final")
+
+
+def test_a_run_written_before_a_setting_existed_resumes_with_its_default(tmp_path):
+    config = _config(tmp_path)
+    run_dir.prepare_output_dir(config, "search")
+    _fake_checkpoint(config.run.output_dir)
+    path = os.path.join(config.run.output_dir, "config.json")
+    record = json.load(open(path))
+    del record["config"]["search"]["evolution_population"]  # as an older version wrote it
+    del record["config"]["child"]["reward_dropout"]
+    json.dump(record, open(path, "w"))
+    assert run_dir.check_output_dir(config, "search") is True
+    other = config.replace(search=dataclasses.replace(config.search, evolution_population=20))
+    with pytest.raises(OutputDirError, match=r"search.evolution_population: 50 -> 20"):
+        run_dir.check_output_dir(other, "search")
 
 
 def test_reset_output_dir_starts_over(tmp_path):
