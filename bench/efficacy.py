@@ -24,6 +24,7 @@ import json
 import os
 import sys
 import time
+from typing import Optional
 
 import numpy as np
 
@@ -86,17 +87,22 @@ def search_config(args, strategy: str, seed: int) -> Config:
         search=SearchConfig(strategy=strategy, reward_bn=args.reward_bn))
 
 
-def run_seed(args, seed: int, data) -> dict:
+def run_seed(args, seed: int, data, previous: Optional[dict] = None) -> dict:
+    """One seed's figures; ``previous``: a result.json of fewer strategies whose figures are kept
+    (a strategy added later runs alone, on the same uniform architectures)."""
     from enas.trainers.derive import load_search
     from enas.trainers.final import train_final
     from enas.trainers.rank import correlations, score_architectures, standalone_config, standalone_quality
     from enas.trainers.search import search
 
     strategies = args.strategies.split(",")
-    result = {"seed": seed, "search_seconds": {}, "derived": {}}
-    space = decisions = None
+    previous = previous or {}
+    result = {"seed": seed, "search_seconds": dict(previous.get("search_seconds", {})),
+              "derived": dict(previous.get("derived", {}))}
     for strategy in strategies:
         config = search_config(args, strategy, seed)
+        if strategy in result["derived"]:
+            continue
         start = time.time()
         derived = search(config, data=data)
         result["search_seconds"][strategy] = round(time.time() - start, 1)
@@ -110,19 +116,24 @@ def run_seed(args, seed: int, data) -> dict:
     archs += [(f"uniform-{i}", space.arc_from_tokens(row, config.child).to_string()) for i, row in enumerate(uniform)]
     rank = RankConfig(search_dir=".", output_dir=".", num_archs=max(4, len(archs)), train_epochs=args.retrain_epochs,
                       max_steps_per_epoch=args.max_steps_per_epoch, seed=seed, progress=False)
-    standalone = {}
+    standalone = dict(previous.get("standalone", {}))
     for name, arc in archs:
+        if name in standalone:
+            continue
         final = standalone_config(search_config(args, strategies[0], seed), arc,
                                   os.path.join(args.output_dir, f"seed{seed}", "standalone", name), rank)
         final = final.replace(search=SearchConfig())
         standalone[name] = standalone_quality(train_final(final, data=data))
         print(f"  seed {seed} {name:16s} {arc}: test accuracy {standalone[name]:.4f}", flush=True)
     result["standalone"] = standalone
-    # Ranking: every architecture, scored with each strategy's shared weights in each reward mode.
-    result["ranking"] = {}
+    # Ranking: every architecture, scored with each strategy's shared weights in each reward mode (a
+    # strategy added to an earlier result ranks the architectures known then, its own derived one included).
+    result["ranking"] = dict(previous.get("ranking", {}))
     accuracies = [standalone[name] for name, _ in archs]
     tokens = [space.parse_arc(arc, config.child).to_tokens() for _, arc in archs]
     for strategy in strategies:
+        if strategy in result["ranking"]:
+            continue
         _, _, task, _ = load_search(os.path.join(args.output_dir, f"seed{seed}", strategy))
         scores = score_architectures(task, tokens, 0)
         result["ranking"][strategy] = {mode: correlations(values, accuracies, 3)["kendall_tau"]
@@ -169,12 +180,15 @@ def main(argv=None) -> dict:
     for seed in (int(s) for s in args.seeds.split(",")):
         # A finished seed's figures are kept: seeds can run in separate processes, then one call prints them all.
         path = os.path.join(args.output_dir, f"seed{seed}", "result.json")
+        previous = None
         if os.path.exists(path):
             with open(path) as handle:
-                results.append(json.load(handle))
-            continue
+                previous = json.load(handle)
+            if all(s in previous["derived"] for s in args.strategies.split(",")):
+                results.append(previous)
+                continue
         data = load_image_data(search_config(args, "enas", seed).data)
-        results.append(run_seed(args, seed, data))
+        results.append(run_seed(args, seed, data, previous))
         with open(path, "w") as handle:
             json.dump(results[-1], handle, indent=2)
     report = table(args, results)
