@@ -308,11 +308,15 @@ class SearchConfig:
         for the architecture on ``recalibrate_batches`` training batches); "" picks the space's
         default (``enas.spaces.Space.default_reward_bn``).
       recalibrate_batches: training batches that ``recalibrate`` re-estimates the statistics on.
+      darts_arch_lr: ``darts``: Adam learning rate of the architecture logits (DARTS: 3e-4).
+      darts_arch_weight_decay: ``darts``: L2 weight decay of the architecture logits (DARTS: 1e-3).
     """
 
     strategy: str = "enas"
     reward_bn: str = ""
     recalibrate_batches: int = 10
+    darts_arch_lr: float = 3e-4
+    darts_arch_weight_decay: float = 1e-3
 
     def validate(self) -> "SearchConfig":
         _check(bool(self.strategy), "search_strategy", "must name a search strategy (enas, random)")
@@ -320,6 +324,9 @@ class SearchConfig:
                f"must be moving, batch or recalibrate, got {self.reward_bn!r}")
         _check(self.recalibrate_batches > 0, "child_reward_recalibrate_batches",
                f"must be > 0, got {self.recalibrate_batches}")
+        _check(self.darts_arch_lr > 0, "darts_arch_lr", f"must be > 0, got {self.darts_arch_lr}")
+        _check(self.darts_arch_weight_decay >= 0, "darts_arch_weight_decay",
+               f"must be >= 0, got {self.darts_arch_weight_decay}")
         return self
 
 

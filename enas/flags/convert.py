@@ -59,7 +59,8 @@ def configs_from_flags(fv: flags.FlagValues = flags.FLAGS, *, require_output_dir
         jit_compile=fv.jit_compile, progress=fv.progress, checkpoint_every_steps=fv.checkpoint_every_steps,
         checkpoint_every_minutes=fv.checkpoint_every_minutes)
     search = SearchConfig(strategy=fv.search_strategy, reward_bn=fv.child_reward_bn,
-                          recalibrate_batches=fv.child_reward_recalibrate_batches)
+                          recalibrate_batches=fv.child_reward_recalibrate_batches,
+                          darts_arch_lr=fv.darts_arch_lr, darts_arch_weight_decay=fv.darts_arch_weight_decay)
     config = Config(data=data, child=child, controller=controller, run=run, search=search)
     if not child.search_for:
         raise ConfigError("--search_for: required; one of macro, micro, rnn")

@@ -130,9 +130,10 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> flags.FlagValue
 
     # --- search strategy and reward ----------------------------------------------------------------
     DEFINE.DEFINE_string("search_strategy", "enas",
-                         "Search strategy: enas (LSTM controller + REINFORCE) or random (random search with "
+                         "Search strategy: enas (LSTM controller + REINFORCE), random (random search with "
                          "weight sharing: uniform architectures for the child, derivation by shared-weight "
-                         "score of uniform samples).", flag_values=fv)
+                         "score of uniform samples) or darts (first-order DARTS: the mixture of every "
+                         "candidate, architecture logits trained on validation batches).", flag_values=fv)
     DEFINE.DEFINE_string("child_reward_bn", "",
                          "Image spaces: batch-norm statistics used to score an architecture with the shared "
                          "weights (rewards, validation, derivation): moving, batch or recalibrate. Empty: the "
@@ -141,6 +142,10 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> flags.FlagValue
     DEFINE.DEFINE_integer("child_reward_recalibrate_batches", 10,
                           "--child_reward_bn=recalibrate: training batches the statistics of each scored "
                           "architecture are re-estimated on.", flag_values=fv)
+    DEFINE.DEFINE_float("darts_arch_lr", 3e-4, "--search_strategy=darts: Adam learning rate of the architecture "
+                        "logits.", flag_values=fv)
+    DEFINE.DEFINE_float("darts_arch_weight_decay", 1e-3, "--search_strategy=darts: L2 weight decay of the "
+                        "architecture logits.", flag_values=fv)
 
     # --- reproduction fidelity (issue 11) -------------------------------------------------------
     DEFINE.DEFINE_integer("num_classes", 0, "Classes (image datasets) or vocabulary size (ptb) of the dataset; "

@@ -4,7 +4,9 @@ Nothing here knows which search space or strategy it runs: the space's task (``e
 owns the child model and its data, the strategy (``enas.strategies``, ``--search_strategy``) proposes
 architectures. Per epoch (reference, "Training loop"):
 
-1. train the shared child for one epoch, a fresh architecture proposed for every minibatch;
+1. train the shared child for one epoch, one ``strategy.child_step`` per minibatch (ENAS, random: a
+   fresh architecture proposed for every minibatch; DARTS: the mixture of all candidates, each step
+   after an update of its architecture weights on a validation minibatch);
 2. the strategy's phase, if due (ENAS: every ``controller.train_every`` epochs, ``train_steps``
    REINFORCE updates of ``num_aggregate`` samples, each rewarded by the child on one validation
    minibatch, child frozen; random search: none);
@@ -56,7 +58,7 @@ class SearchRun:
         self.space.reward_bn(config.search)  # an unsupported reward mode fails before anything is written
         from enas.strategies import get_strategy  # pylint: disable=import-outside-toplevel
 
-        get_strategy(config.search.strategy)  # likewise an unknown strategy
+        get_strategy(config.search.strategy).check_space(self.space, config)  # likewise an unknown strategy
         self.output_dir = config.run.output_dir
         run_dir.check_output_dir(config, "search")  # before the data is loaded; writes nothing
         keras.utils.set_random_seed(config.run.seed)
@@ -110,9 +112,8 @@ class SearchRun:
         bar = ProgressReporter(steps, f"epoch {epoch + 1}/{self.config.run.num_epochs}", self.config.run,
                                start=ckpt["step_in_epoch"])
         while ckpt["step_in_epoch"] < steps:
-            arc = self.sample_arc()
+            arc, metrics = self.strategy.child_step(self.task)
             self.health.observe(arc)
-            metrics = self.task.train_step(arc)
             if not math.isfinite(metrics["loss"]):
                 raise TrainingError(
                     f"non-finite child loss {metrics['loss']} at epoch {epoch}, step {ckpt['step_in_epoch']} with "
