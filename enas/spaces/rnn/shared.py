@@ -87,7 +87,8 @@ class RnnSharedChild(RnnLanguageModel):
             node = index + 1
             for func in range(self.num_branches):
                 for prev in range(node):
-                    row_weights[self.bank_row(node, func, prev)] = weights[2 * index, prev] * weights[2 * index + 1, func]
+                    row = self.bank_row(node, func, prev)
+                    row_weights[row] = weights[2 * index, prev] * weights[2 * index + 1, func]
         return ops.stack(row_weights)
 
     def mixture_decayed_weights(self, weights) -> list:
