@@ -100,3 +100,15 @@ def test_data_path_is_an_alias_of_data_dir():
 def test_controller_training_off_means_no_controller_updates():
     config = enas_flags.configs_from_flags(_parse("--search_for=macro", "--output_dir=x", "--nocontroller_training"))
     assert config.controller.train_steps == 0
+
+
+def test_darts_flags_reach_the_search_config():
+    config = enas_flags.configs_from_flags(_parse("--search_for=macro", "--output_dir=/tmp/x",
+                                                  "--search_strategy=darts", "--darts_arch_lr=0.01",
+                                                  "--darts_arch_weight_decay=0"))
+    assert (config.search.strategy, config.search.darts_arch_lr, config.search.darts_arch_weight_decay) == (
+        "darts", 0.01, 0.0)
+    defaults = enas_flags.configs_from_flags(_parse("--search_for=macro", "--output_dir=/tmp/x"))
+    assert (defaults.search.darts_arch_lr, defaults.search.darts_arch_weight_decay) == (3e-4, 1e-3)
+    with pytest.raises(ConfigError, match="--darts_arch_lr"):
+        enas_flags.configs_from_flags(_parse("--search_for=macro", "--output_dir=/tmp/x", "--darts_arch_lr=0"))
