@@ -10,6 +10,16 @@ repeats interleave the two models, and medians are reported with their ratio (ta
                                                                 # micro_final arc's parameter count)
     .venv/bin/python bench/child_step.py --spaces macro --sizes 12,36,32,32 --repeats 30
 
+    .venv/bin/python bench/child_step.py --mixture              # DARTS: mixture step vs single-path step
+
+``--mixture`` times the DARTS mixture train step (``mixture_call``: every candidate runs, weighted by a
+softmax) against the single-path shared step (``keras.ops.switch``) of the same child, each variant in a
+fresh subprocess so that its memory can be measured: the trace's growth of the peak RSS, then (after a
+reset of the peak, ``/proc/self/clear_refs``) the peak RSS of the steps above the RSS after the trace
+(activations, gradients, optimizer slots, runtime buffers; on a GPU the device's peak memory instead).
+Default sizes are the search configurations (``MIXTURE_SIZES``); pass ``--sizes`` for smaller ones on a
+slow machine.
+
 A size is ``num_layers,out_filters,image_size,batch_size``. To add a space, write a function
 ``<space>_steps(size, seed, breakdown) -> ({"shared": step, "static": step, ...}, description)``
 (each step a no-argument callable returning the loss) and list it in ``SPACES``.
@@ -179,6 +189,112 @@ def run(space: str, size, repeats: int, seed: int, breakdown: bool = False) -> f
     return ratio
 
 
+# The search configurations of the baselines (cifar10_{macro,micro}_search: micro B=5, batch 160 here as
+# in the existing default; the macro search's batch is 128).
+MIXTURE_SIZES = {"macro": ["12,36,32,128"], "micro": ["6,20,32,160"]}
+
+
+def _status_mib(field: str) -> float:
+    """``VmRSS`` (current) or ``VmHWM`` (peak) of this process from ``/proc/self/status``, in MiB."""
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def _reset_peak_rss() -> bool:
+    """Resets the process's peak RSS (``VmHWM``; Linux >= 4.0); False where that is not possible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _mixture_child(space: str, size):
+    """The shared child of ``space`` at ``size`` (search semantics, no aux head) and its decisions."""
+    num_layers, out_filters, image_size, _ = size
+    shape = (image_size, image_size, 3)
+    if space == "macro":
+        config = ChildConfig(num_layers=num_layers, out_filters=out_filters, num_branches=6, keep_prob=0.9)
+        return macro.build_shared_child(config, 10, shape), macro.controller_space(config), shape
+    config = ChildConfig(search_for="micro", num_layers=num_layers, num_cells=5, out_filters=out_filters,
+                         num_branches=5, keep_prob=0.9)
+    return micro.build_shared_child(config, 10, shape), micro.controller_space(config), shape
+
+
+def mixture_worker(space: str, size, variant: str, repeats: int, seed: int) -> dict:
+    """Times one variant (``single`` or ``mixture``) of one child; the caller runs it in a fresh process."""
+    from enas.strategies.darts import choice_mask  # pylint: disable=import-outside-toplevel
+
+    keras.utils.set_random_seed(seed)
+    model, decisions, shape = _mixture_child(space, size)
+    batch_size = size[3]
+    rng = np.random.default_rng(seed)
+    images = tf.constant(rng.normal(size=(batch_size,) + shape).astype("float32"))
+    labels = tf.constant(rng.integers(0, 10, size=batch_size).astype("int32"))
+    image_spec = [tf.TensorSpec([None, *shape], tf.float32), tf.TensorSpec([None], tf.int32)]
+    if variant == "single":
+        extra = tf.constant(decisions.random_tokens(1, seed=seed)[0], tf.int32)
+        step = _train_step(model.trainable_variables, lambda x, a: model(x, a, training=True),
+                           image_spec + [tf.TensorSpec([decisions.num_tokens], tf.int32)])
+    else:  # random softmax weights over each token's valid choices
+        mask = choice_mask(decisions.num_choices)
+        logits = np.where(mask, rng.normal(size=mask.shape), -np.inf)
+        extra = tf.constant(np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True), tf.float32)
+        step = _train_step(model.trainable_variables, lambda x, w: model.mixture_call(x, w, training=True),
+                           image_spec + [tf.TensorSpec([decisions.num_tokens, None], tf.float32)])
+    gpu = bool(tf.config.list_physical_devices("GPU"))
+    before = _status_mib("VmRSS")
+    start = time.perf_counter()
+    step.get_concrete_function()  # the trace alone (the signature is fixed)
+    trace_s = time.perf_counter() - start
+    trace_mib = _status_mib("VmHWM") - before
+    after_trace = _status_mib("VmRSS")
+    reset = _reset_peak_rss()
+    if gpu:
+        tf.config.experimental.reset_memory_stats("GPU:0")
+    step(images, labels, extra)
+    step(images, labels, extra)
+    times = [_time(lambda: step(images, labels, extra)) for _ in range(repeats)]
+    # Execution: the peak RSS during the steps above the RSS after tracing (activations, gradients, optimizer
+    # slots, runtime buffers). Without a peak reset, the peak may still be the trace's: a lower bound then.
+    result = {"variant": variant, "trace_s": trace_s, "trace_mib": trace_mib,
+              "median_ms": statistics.median(times) * 1e3, "min_ms": min(times) * 1e3,
+              "memory_mib": _status_mib("VmHWM") - after_trace,
+              "memory_kind": "step peak RSS" if reset else "step peak RSS (lower bound)"}
+    if gpu:
+        result.update(memory_mib=tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20,
+                      memory_kind="GPU peak")
+    return result
+
+
+def run_mixture(space: str, size, repeats: int, seed: int) -> dict:
+    """Runs both variants in fresh subprocesses and prints them side by side."""
+    import json  # pylint: disable=import-outside-toplevel
+    import subprocess  # pylint: disable=import-outside-toplevel
+
+    results = {}
+    for variant in ("single", "mixture"):
+        command = [sys.executable, __file__, "--mixture_worker", f"{space}:{','.join(map(str, size))}:{variant}",
+                   "--repeats", str(repeats), "--seed", str(seed)]
+        output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        results[variant] = json.loads(output.strip().splitlines()[-1])
+    single, mixture = results["single"], results["mixture"]
+    print(f"{space} L={size[0]} C={size[1]} {size[2]}x{size[2]}x3 batch={size[3]}"
+          f"{' B=5' if space == 'micro' else ''}: {repeats} timed steps per variant", flush=True)
+    print(f"  {'':10s} {'median ms':>10s} {'min ms':>10s} {'trace s':>8s} {'trace MiB':>10s} "
+          f"{single['memory_kind'] + ' MiB':>22s}")
+    for name, result in results.items():
+        print(f"  {name:10s} {result['median_ms']:10.1f} {result['min_ms']:10.1f} {result['trace_s']:8.1f} "
+              f"{result['trace_mib']:10.0f} {result['memory_mib']:22.0f}")
+    print(f"  mixture/single: time {mixture['median_ms'] / single['median_ms']:.2f}x, memory "
+          f"{mixture['memory_mib'] / max(single['memory_mib'], 1e-9):.2f}x", flush=True)
+    return results
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--spaces", default="macro,micro", help=f"comma-separated spaces: {', '.join(SPACES)}")
@@ -189,12 +305,27 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of weights, data and architecture")
     parser.add_argument("--breakdown", action="store_true",
                         help="also time the shared child with the optimizer on the arc's variables only")
+    parser.add_argument("--mixture", action="store_true",
+                        help="DARTS: time the mixture train step against the single-path step, each in a fresh "
+                             "subprocess (sizes default to the search configurations)")
+    parser.add_argument("--mixture_worker", default="", help=argparse.SUPPRESS)  # space:size:variant
     args = parser.parse_args(argv)
+    if args.mixture_worker:
+        import json  # pylint: disable=import-outside-toplevel
+
+        space, size, variant = args.mixture_worker.split(":")
+        size = tuple(int(v) for v in size.split(","))
+        print(json.dumps(mixture_worker(space, size, variant, args.repeats, args.seed)))
+        return 0
     print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, "
           f"devices {[d.name for d in tf.config.list_logical_devices()]}")
     for space in args.spaces.split(","):
         if space not in SPACES:
             parser.error(f"unknown space {space!r}; choose from {', '.join(SPACES)}")
+        if args.mixture:
+            for size in args.sizes or MIXTURE_SIZES[space]:
+                run_mixture(space, tuple(int(v) for v in size.split(",")), args.repeats, args.seed)
+            continue
         for size in args.sizes or DEFAULT_SIZES[space]:
             run(space, tuple(int(v) for v in size.split(",")), args.repeats, args.seed, args.breakdown)
         if space == "micro":

@@ -396,15 +396,18 @@ class SearchConfig:
       evolution_population: ``evolution``: architectures in the aging-evolution population (P).
       evolution_tournament_size: ``evolution``: members drawn per tournament (S <= P); the fittest is
         the parent of the next child.
+      darts_arch_lr: ``darts``: Adam learning rate of the architecture logits (DARTS: 3e-4).
+      darts_arch_weight_decay: ``darts``: L2 weight decay of the architecture logits (DARTS: 1e-3).
     """
 
     strategy: str = setting(
         "enas", "search_strategy",
         "Search strategy: enas (LSTM controller + REINFORCE), random (random search with weight sharing: "
-        "uniform architectures for the child, derivation by shared-weight score of uniform samples) or "
+        "uniform architectures for the child, derivation by shared-weight score of uniform samples), "
         "evolution (aging evolution with weight sharing: one mutated child per phase step, "
         "--controller_train_steps x --controller_num_aggregate steps every --controller_train_every "
-        "epochs).")
+        "epochs) or darts (first-order DARTS: the mixture of every candidate, architecture logits trained "
+        "on validation batches).")
     reward_bn: str = setting(
         "", "child_reward_bn",
         "Image spaces: batch-norm statistics used to score an architecture with the shared weights "
@@ -421,9 +424,13 @@ class SearchConfig:
         10, "evolution_tournament_size",
         "--search_strategy=evolution: members drawn per tournament (1 .. --evolution_population); the "
         "fittest is the parent of the next child.")
+    darts_arch_lr: float = setting(
+        3e-4, "darts_arch_lr", "--search_strategy=darts: Adam learning rate of the architecture logits.")
+    darts_arch_weight_decay: float = setting(
+        1e-3, "darts_arch_weight_decay", "--search_strategy=darts: L2 weight decay of the architecture logits.")
 
     def validate(self) -> "SearchConfig":
-        _check(bool(self.strategy), "search_strategy", "must name a search strategy (enas, random, evolution)")
+        _check(bool(self.strategy), "search_strategy", "must name a search strategy (enas, random, evolution, darts)")
         _check(self.reward_bn in ("", "moving", "batch", "recalibrate"), "child_reward_bn",
                f"must be moving, batch or recalibrate, got {self.reward_bn!r}")
         _check(self.recalibrate_batches > 0, "child_reward_recalibrate_batches",
@@ -434,6 +441,9 @@ class SearchConfig:
                f"must be >= 1, got {self.evolution_tournament_size}")
         _check(self.evolution_tournament_size <= self.evolution_population, "evolution_tournament_size",
                f"must be <= --evolution_population={self.evolution_population}, got {self.evolution_tournament_size}")
+        _check(self.darts_arch_lr > 0, "darts_arch_lr", f"must be > 0, got {self.darts_arch_lr}")
+        _check(self.darts_arch_weight_decay >= 0, "darts_arch_weight_decay",
+               f"must be >= 0, got {self.darts_arch_weight_decay}")
         return self
 
 

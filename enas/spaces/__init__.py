@@ -74,6 +74,9 @@ class Space:
       reward_bn_modes: the ``--child_reward_bn`` modes its shared child supports (``moving``,
         ``batch``, ``recalibrate``; empty for a child without batch norm).
       default_reward_bn: the mode used when ``--child_reward_bn`` is not set (one of the above).
+      supports_mixture: its shared child has a continuous relaxation, ``mixture_call(inputs, weights,
+        ...)`` with ``weights`` float ``[num_tokens, M]`` (one row of choice weights per token), which
+        the ``darts`` search strategy needs.
     """
 
     name: str
@@ -87,6 +90,7 @@ class Space:
     to_dot: Optional[Callable[[Any], str]] = None
     reward_bn_modes: tuple = ()
     default_reward_bn: str = ""
+    supports_mixture: bool = False
 
     def reward_bn(self, search_config) -> str:
         """The reward batch-norm mode of a search (``search_config.reward_bn`` or the default).

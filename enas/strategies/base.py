@@ -1,7 +1,8 @@
 """The search-strategy interface and its registry.
 
-Per epoch the search loop asks the strategy for one architecture per child training step
-(:meth:`SearchStrategy.propose`), then runs :meth:`SearchStrategy.phase_steps` strategy steps
+Per epoch the search loop runs the child's training steps through :meth:`SearchStrategy.child_step`
+(by default: one architecture per step from :meth:`SearchStrategy.propose`, trained single-path),
+then runs :meth:`SearchStrategy.phase_steps` strategy steps
 (:meth:`SearchStrategy.phase_step`: for ENAS one REINFORCE update, rewarded by the child on validation
 minibatches; a strategy may also train parameters of its own there). Derivation scores the strategy's
 :meth:`SearchStrategy.candidates` with the shared weights. Everything a strategy must resume exactly
@@ -44,9 +45,22 @@ class SearchStrategy(abc.ABC):
     def __init__(self, space, decisions, config):
         self.space, self.decisions, self.config = space, decisions, config
 
+    @classmethod
+    def check_space(cls, space, config) -> None:
+        """Raises ConfigError when the strategy cannot search ``space`` (checked before anything is
+        written or loaded); every space by default."""
+
     @abc.abstractmethod
     def propose(self) -> Any:
         """The architecture of the next child training step (or evaluation batch): tokens ``[T]``."""
+
+    def child_step(self, task) -> tuple[Any, Mapping[str, float]]:
+        """One child training step of the search loop: ``(tokens [T], metrics)``, the tokens being the
+        architecture the loop's search health counts. The default trains the shared child on one
+        :meth:`propose`d architecture; a strategy that trains the child otherwise (DARTS: the mixture of
+        all candidates, alternating with updates of its own) overrides it."""
+        arc = self.propose()
+        return arc, task.train_step(arc)
 
     def phase_steps(self, epoch: int) -> int:
         """How many :meth:`phase_step` calls follow child epoch ``epoch`` (0-based); 0: none."""
@@ -112,6 +126,7 @@ def get_strategy(name: str) -> type:
 def make_strategy(space, config) -> SearchStrategy:
     """The strategy ``config.search.strategy`` for ``space``."""
     cls = get_strategy(config.search.strategy)
+    cls.check_space(space, config)
     return cls(space, space.controller_space(config.child), config)
 
 

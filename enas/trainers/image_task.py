@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from enas.config import Config
+from enas.errors import ConfigError
 from enas.spaces import Space, set_training_progress
 from enas.trainers import bn_stats
 from enas.trainers.optimizers import MomentumSGD
@@ -89,9 +90,9 @@ class _ImageTaskBase:
         signature = [self._image_spec(batch), tf.TensorSpec([batch], tf.int32), *extra_specs]
         return tf.function(step, input_signature=signature, jit_compile=self.config.run.jit_compile)
 
-    def _run_train_step(self, *extra) -> Mapping[str, float]:
+    def _run_train_step(self, *extra, train_fn=None) -> Mapping[str, float]:
         images, labels = self._next_train_batch()
-        loss, accuracy, grad_norm = self._train_fn(images, labels, *extra)
+        loss, accuracy, grad_norm = (train_fn or self._train_fn)(images, labels, *extra)
         return {"loss": float(loss), "accuracy": float(accuracy), "grad_norm": float(grad_norm),
                 "lr": float(keras.ops.convert_to_numpy(self.optimizer.learning_rate))}
 
@@ -144,9 +145,49 @@ class ImageSearchTask(_ImageTaskBase, SearchTask):
         # How many reward batches were read: checkpointed, so a resumed search reads the batches an
         # uninterrupted one would.
         self.reward_batches = tf.Variable(0, dtype=tf.int64, trainable=False, name="reward_batches")
+        self._mixture_train_fn = self._mixture_valid_fn = None  # built on first use (darts)
 
     def train_step(self, arc) -> Mapping[str, float]:
         return self._run_train_step(tf.convert_to_tensor(arc, tf.int32))
+
+    def _build_mixture_functions(self) -> None:
+        """The mixture's train step and validation gradient, each its own compiled function."""
+        if self._mixture_train_fn is not None:
+            return
+        if not self.space.supports_mixture or not hasattr(self.model, "mixture_call"):
+            raise ConfigError(self._no_mixture())
+        model, jit = self.model, self.config.run.jit_compile
+        weights_spec = tf.TensorSpec([self.num_tokens, None], tf.float32)
+        self._mixture_train_fn = self._make_train_fn(
+            lambda images, weights: model.mixture_call(images, weights, training=True), [weights_spec])
+
+        def valid_gradient(images, labels, weights):
+            with tf.GradientTape() as tape:
+                tape.watch(weights)
+                loss = _cross_entropy(labels, model.mixture_call(images, weights, training=False))
+            return loss, tape.gradient(loss, weights)
+
+        # Batch statistics without updates (the child's train mode of DARTS, without touching the moving
+        # averages); no dropout.
+        self._mixture_valid_fn = bn_stats.batch_statistics_function(
+            valid_gradient, [self._image_spec(None), tf.TensorSpec([None], tf.int32), weights_spec], jit_compile=jit)
+
+    def mixture_train_step(self, weights) -> Mapping[str, float]:
+        self._build_mixture_functions()
+        return self._run_train_step(tf.convert_to_tensor(weights, tf.float32), train_fn=self._mixture_train_fn)
+
+    def _next_reward_batch(self):
+        if self._reward_iterator is None:
+            self._reward_iterator = iter(self.data.reward_stream().skip(int(self.reward_batches.numpy())))
+        batch = next(self._reward_iterator)
+        self.reward_batches.assign_add(1)
+        return batch
+
+    def mixture_valid_gradient(self, weights) -> tuple:
+        self._build_mixture_functions()
+        images, labels = self._next_reward_batch()
+        loss, gradient = self._mixture_valid_fn(images, labels, tf.convert_to_tensor(weights, tf.float32))
+        return float(loss), gradient
 
     @property
     def reward_modes(self) -> tuple:
@@ -187,10 +228,7 @@ class ImageSearchTask(_ImageTaskBase, SearchTask):
         return correct, total
 
     def reward(self, arc, mode: Optional[str] = None) -> float:
-        if self._reward_iterator is None:
-            self._reward_iterator = iter(self.data.reward_stream().skip(int(self.reward_batches.numpy())))
-        images, labels = next(self._reward_iterator)
-        self.reward_batches.assign_add(1)
+        images, labels = self._next_reward_batch()
         correct, total = self._correct_many([(images, labels)], arc, self._mode(mode), reward=True)
         return correct / total
 

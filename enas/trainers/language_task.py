@@ -148,11 +148,11 @@ class _LanguageTaskBase:
                      tf.TensorSpec([None, self.hidden_size]), *extra_specs]
         return tf.function(evaluate_window, input_signature=signature)
 
-    def _run_train_step(self, *extra) -> Mapping[str, float]:
+    def _run_train_step(self, *extra, train_fn=None) -> Mapping[str, float]:
         window = self._next_window()
         inputs, targets = window_batch(self.data.train, window)
         lr = self.config.child.lr * window.lr_scale
-        loss, grad_norm, total = self._train_fn(inputs, targets, tf.constant(lr, tf.float32), *extra)
+        loss, grad_norm, total = (train_fn or self._train_fn)(inputs, targets, tf.constant(lr, tf.float32), *extra)
         loss = float(loss)
         return {"loss": loss, "ppl": math.exp(min(loss, 700.0)), "lr": lr, "grad_norm": float(grad_norm),
                 "bptt": float(window.length), "total_loss": float(total)}
@@ -203,6 +203,44 @@ class LanguageSearchTask(_LanguageTaskBase, SearchTask):
         # (rows of the eval-batchified array are consecutive chunks) re-cut into batch_size streams.
         self._reward_data = batchify(self.data.valid.reshape(-1), config.data.batch_size)
         self._reward_windows = bptt_windows(self._reward_data.shape[1], config.data.bptt_steps)
+        self._mixture_train_fn = self._mixture_valid_fn = None  # built on first use (darts)
+
+    def _build_mixture_functions(self) -> None:
+        """The mixture's train step and validation gradient, each its own compiled function."""
+        if self._mixture_train_fn is not None:
+            return
+        if not self.space.supports_mixture or not hasattr(self.model, "mixture_call"):
+            raise ConfigError(self._no_mixture())
+        model, hidden = self.model, self.hidden_size
+        weights_spec = tf.TensorSpec([self.num_tokens, None], tf.float32)
+        self._mixture_train_fn = self._make_train_fn(
+            lambda inputs, state, weights: model.mixture_call(inputs, weights, state, training=True,
+                                                              return_hiddens=True),
+            model.mixture_decayed_weights, [weights_spec])
+
+        def valid_gradient(inputs, targets, weights):
+            state = tf.zeros([tf.shape(inputs)[0], hidden])
+            with tf.GradientTape() as tape:
+                tape.watch(weights)
+                logits, _ = model.mixture_call(inputs, weights, state, training=False)
+                loss = tf.reduce_mean(_token_cross_entropy(targets, logits))
+            return loss, tape.gradient(loss, weights)
+
+        self._mixture_valid_fn = tf.function(valid_gradient, input_signature=[
+            self._token_spec(None), self._token_spec(None), weights_spec])
+
+    def mixture_train_step(self, weights) -> Mapping[str, float]:
+        self._build_mixture_functions()
+        return self._run_train_step(tf.convert_to_tensor(weights, tf.float32), train_fn=self._mixture_train_fn)
+
+    def mixture_valid_gradient(self, weights) -> tuple:
+        """The reward window of :meth:`reward` (the next one in turn), from a zero state."""
+        self._build_mixture_functions()
+        index = int(self.reward_cursor.numpy()) % len(self._reward_windows)
+        self.reward_cursor.assign_add(1)
+        inputs, targets = window_batch(self._reward_data, self._reward_windows[index])
+        loss, gradient = self._mixture_valid_fn(inputs, targets, tf.convert_to_tensor(weights, tf.float32))
+        return float(loss), gradient
 
     def _arc(self, arc) -> tf.Tensor:
         """Checks an architecture (tokens, tensor or RnnArc) and returns its int32 token tensor."""

@@ -4,7 +4,9 @@ Nothing here knows which search space or strategy it runs: the space's task (``e
 owns the child model and its data, the strategy (``enas.strategies``, ``--search_strategy``) proposes
 architectures. Per epoch (reference, "Training loop"):
 
-1. train the shared child for one epoch, a fresh architecture proposed for every minibatch;
+1. train the shared child for one epoch, one ``strategy.child_step`` per minibatch (ENAS, random: a
+   fresh architecture proposed for every minibatch; DARTS: the mixture of all candidates, each step
+   after an update of its architecture weights on a validation minibatch);
 2. the strategy's phase, if due (ENAS: every ``controller.train_every`` epochs, ``train_steps``
    REINFORCE updates of ``num_aggregate`` samples, each rewarded by the child on one validation
    minibatch, child frozen; random search: none);
@@ -53,7 +55,7 @@ class SearchRun(EpochLoop):
         self.space.reward_bn(config.search)  # an unsupported reward mode fails before anything is written
         from enas.strategies import get_strategy  # pylint: disable=import-outside-toplevel
 
-        get_strategy(config.search.strategy)  # likewise an unknown strategy
+        get_strategy(config.search.strategy).check_space(self.space, config)  # likewise an unknown strategy
         self.output_dir = config.run.output_dir
         run_dir.check_output_dir(config, "search")  # before the data is loaded; writes nothing
         keras.utils.set_random_seed(config.run.seed)
@@ -80,9 +82,10 @@ class SearchRun(EpochLoop):
 
     # -- the epoch loop's hooks -------------------------------------------------------------------
     def train_step(self):
-        self._arc = self.sample_arc()
+        # The strategy trains the child (default: one proposed architecture, ``task.train_step``).
+        self._arc, metrics = self.strategy.child_step(self.task)
         self.health.observe(self._arc)
-        return self.task.train_step(self._arc)
+        return metrics
 
     def nonfinite_message(self, epoch: int, step: int, metrics) -> str:
         return (f"non-finite child loss {metrics['loss']} at epoch {epoch}, step {step} with "

@@ -61,6 +61,27 @@ class SearchTask(abc.ABC):
     def trackables(self) -> Mapping[str, Any]:
         """Objects ``tf.train.Checkpoint`` saves for this task (model, optimizer, counters)."""
 
+    # -- the continuous relaxation (DARTS), for a child with a mixture mode -----------------------------
+    # ``weights``: float ``[num_tokens, M]``, per token of the architecture's layout the weights of its
+    # choices (see ``enas.spaces.Space.supports_mixture``). Each is a compiled function of its own,
+    # traced once, so the single-path steps above keep their graphs.
+
+    def mixture_train_step(self, weights) -> Mapping[str, float]:
+        """One child minibatch (the next training batch) with the mixture forward of ``weights``, the
+        child's optimizer and learning rate as :meth:`train_step`; returns at least ``loss``, ``lr``."""
+        raise ConfigError(self._no_mixture())
+
+    def mixture_valid_gradient(self, weights) -> tuple:
+        """``(loss, gradient)``: the mixture's loss on the next validation minibatch (the one
+        :meth:`reward` would read) and its gradient w.r.t. ``weights`` (``[num_tokens, M]``); the child's
+        weights are unchanged."""
+        raise ConfigError(self._no_mixture())
+
+    def _no_mixture(self) -> str:
+        space = getattr(getattr(self, "space", None), "name", "?")
+        return (f"the {space} space's shared child has no mixture mode (continuous relaxation), which "
+                "--search_strategy=darts needs; use --search_strategy=enas or random")
+
 
 class FinalTask(abc.ABC):
     """A fixed-architecture child and its data, as the final-training loop drives it."""

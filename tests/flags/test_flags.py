@@ -173,3 +173,15 @@ def test_the_controller_and_reinforce_keyword_defaults_are_the_configs():
         for name, parameter in inspect.signature(cls.__init__).parameters.items():
             if hasattr(official, name) and parameter.default is not inspect.Parameter.empty and name != "seed":
                 assert parameter.default == getattr(official, name), (cls.__name__, name)
+
+
+def test_darts_flags_reach_the_search_config():
+    config = enas_flags.configs_from_flags(_parse("--search_for=macro", "--output_dir=/tmp/x",
+                                                  "--search_strategy=darts", "--darts_arch_lr=0.01",
+                                                  "--darts_arch_weight_decay=0"))
+    assert (config.search.strategy, config.search.darts_arch_lr, config.search.darts_arch_weight_decay) == (
+        "darts", 0.01, 0.0)
+    defaults = enas_flags.configs_from_flags(_parse("--search_for=macro", "--output_dir=/tmp/x"))
+    assert (defaults.search.darts_arch_lr, defaults.search.darts_arch_weight_decay) == (3e-4, 1e-3)
+    with pytest.raises(ConfigError, match="--darts_arch_lr"):
+        enas_flags.configs_from_flags(_parse("--search_for=macro", "--output_dir=/tmp/x", "--darts_arch_lr=0"))

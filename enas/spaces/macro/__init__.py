@@ -73,4 +73,5 @@ SPACE = register_space(Space(
     # The search child keeps moving statistics, so all three modes exist. "batch" is the cheapest; it ranked
     # like stand-alone training on a 6-layer measurement where "moving" ranked backwards, though the efficacy
     # protocol did not separate the modes (README: "Does the search beat random?").
-    reward_bn_modes=("moving", "batch", "recalibrate"), default_reward_bn="batch"))
+    reward_bn_modes=("moving", "batch", "recalibrate"), default_reward_bn="batch",
+    supports_mixture=True))

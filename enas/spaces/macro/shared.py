@@ -243,6 +243,33 @@ class MacroSharedChild(_MacroSearchNetwork):
             stored = self._finish_layer(layer, out, stored, training)
         return self._head(stored[-1], training)
 
+    def mixture_call(self, images, weights, training=None):
+        """Logits of the continuous relaxation (DARTS): every choice a weighted sum of its candidates.
+
+        ``weights``: float ``[T, M]``, one row per token of the architecture's layout (``M`` at least
+        ``num_branches``; extra columns are ignored). Row of layer i's op token: the weights of its
+        ``num_branches`` ops, ``out_i = sum_k w_k op_k(stored[-1])``; row of skip bit j: column 1 is the
+        gate of ``stored[j]`` (a 2-way choice whose weight of bit = 1 multiplies the skip). With one-hot
+        rows this is :meth:`call` of that architecture, same weights, except that every branch runs (its
+        batch norms, in training, update their moving statistics).
+        """
+        expected = macro.num_tokens(self.num_layers)
+        if weights.shape[0] is not None and weights.shape[0] != expected:
+            raise ValueError(f"weights have {weights.shape[0]} rows; a {self.num_layers}-layer macro "
+                             f"architecture has {expected} tokens")
+        weights = ops.cast(weights, self.compute_dtype)
+        stored = [self._stem(images, training)]
+        for layer in range(self.num_layers):
+            start = macro.op_position(layer)
+            out = None
+            for op_id, branch in enumerate(self._layer_branches(layer)):
+                term = weights[start, op_id] * branch(stored[-1], training=training)
+                out = term if out is None else out + term
+            for j in range(layer):
+                out = out + weights[start + 1 + j, 1] * stored[j]
+            stored = self._finish_layer(layer, out, stored, training)
+        return self._head(stored[-1], training)
+
     def get_config(self):
         config = super().get_config()
         config["num_branches"] = self.num_branches

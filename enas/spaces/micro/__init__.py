@@ -77,4 +77,5 @@ SPACE = register_space(Space(
     # official micro search graph), so "batch" is the only reward mode.
     reward_bn_modes=("batch",),
     default_reward_bn="batch",
+    supports_mixture=True,
 ))

@@ -196,6 +196,22 @@ class SharedSlot(keras.layers.Layer):
             return lambda x, row: max_pool_3x3(x, in_switch=in_switch)
         return lambda x, row: x
 
+    def mixture(self, nodes, index_weights, op_weights):
+        """The continuous relaxation (DARTS): ``sum_i a_i sum_k b_k op_k(nodes[i])``, each (input, op)
+        with its own weights as in :meth:`call`. ``index_weights``: ``[num_inputs]`` (softmax over the
+        readable nodes); ``op_weights``: ``[num_branches]``. One-hot weights give :meth:`call`'s output."""
+        branches = [self._branch(kind, size, in_switch=False) for kind, size in micro.OP_KINDS[:self.num_branches]]
+        total = None
+        for index, x in enumerate(nodes[:self.num_inputs]):
+            row = self.bank[index]
+            mixed = None
+            for op, branch in enumerate(branches):
+                term = op_weights[op] * branch(x, row)
+                mixed = term if mixed is None else mixed + term
+            term = index_weights[index] * mixed
+            total = term if total is None else total + term
+        return total
+
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "num_inputs": self.num_inputs,
                 "num_branches": self.num_branches}
@@ -270,6 +286,16 @@ class LooseEndProjection(keras.layers.Layer):
         for i, node in enumerate(nodes):
             kernel = self.kernel[:, :, i * self.filters:(i + 1) * self.filters, :]
             total = total + ops.switch(is_loose[i], branches, node, kernel)
+        return self.norm(total)
+
+    def mixture(self, nodes, loose_weights):
+        """The relaxed output: ``BN(sum_n w_n conv(relu(node_n), kernel rows of n)))``, ``loose_weights``
+        ``[num_nodes]`` being each node's probability of being a loose end (1/0 for an architecture,
+        which gives :meth:`call`'s output)."""
+        total = 0.0
+        for i, node in enumerate(nodes):
+            kernel = self.kernel[:, :, i * self.filters:(i + 1) * self.filters, :]
+            total = total + loose_weights[i] * ops.conv(ops.relu(node), kernel, padding="same")
         return self.norm(total)
 
     def get_config(self):

@@ -103,6 +103,31 @@ class SearchCell(keras.layers.Layer):
             nodes.append(x + y)
         return self.loose_ends(nodes, cell_tokens=cell_tokens)
 
+    def mixture_call(self, inputs, cell_weights):
+        """The relaxed cell (DARTS): ``cell_weights`` float ``[4B, M]``, per node the rows of
+        ``index1 op1 index2 op2`` (index rows: weights of the j readable nodes; op rows: of the ops).
+        A node is a loose end with probability ``prod (1 - a_s[node])`` over the index rows ``a_s`` that
+        can read it. One-hot rows give :meth:`call` with that cell's tokens."""
+        previous, last = inputs
+        if self.reduce_input0:
+            previous = self.input0_layer(ops.relu(previous), training=True)
+        elif self.input0_layer is not None:
+            previous = self.input0_layer(previous)
+        if self.input1_layer is not None:
+            last = self.input1_layer(last)
+        nodes = [previous, last]
+        num_nodes = self.num_cells + 2
+        loose = [1.0] * num_nodes
+        for node in range(self.num_cells):
+            count = node + 2
+            index1, op1, index2, op2 = (cell_weights[4 * node + k] for k in range(4))
+            x = self.slots[2 * node].mixture(nodes, index1[:count], op1[:self.num_branches])
+            y = self.slots[2 * node + 1].mixture(nodes, index2[:count], op2[:self.num_branches])
+            for i in range(count):
+                loose[i] = loose[i] * (1.0 - index1[i]) * (1.0 - index2[i])
+            nodes.append(x + y)
+        return self.loose_ends.mixture(nodes, loose)
+
     def get_config(self):
         return {**super().get_config(), "num_cells": self.num_cells, "filters": self.filters,
                 "input_channels": list(self.input_channels), "num_branches": self.num_branches,
@@ -245,6 +270,32 @@ class SharedMicroChild(keras.Model):
                 x = cell(layers, cell_tokens=reduction)
             else:
                 x = cell(layers, cell_tokens=normal)
+            layers = [layers[-1], x]
+            if self.aux_head is not None and training is True and cell_id == self.aux_cell:
+                aux_logits = self.aux_head(x)
+        x = ops.mean(ops.relu(x), axis=[1, 2])
+        logits = self.classifier(self.dropout(x, training=training if dropout is None else dropout))
+        return logits if aux_logits is None else (logits, aux_logits)
+
+    def mixture_call(self, images, weights, training=None, dropout=None):
+        """Logits of the continuous relaxation (DARTS) of the cell space; ``weights`` float ``[8B, M]``
+        (``M`` at least ``max(B + 1, num_branches)``), one row per token of the layout (normal cell,
+        then reduction cell; see :meth:`SearchCell.mixture_call`). Every candidate (input, op) pair
+        runs. With one-hot rows it equals :meth:`forward` of that architecture, same weights; outputs
+        as :meth:`forward` (``(logits, aux_logits)`` for a training call with the aux head)."""
+        weights = ops.cast(weights, self.compute_dtype)
+        normal, reduction = weights[:4 * self.num_cells], weights[4 * self.num_cells:]
+        aux_logits = None
+        x = self.stem_bn(self.stem_conv(images))
+        layers = [x, x]
+        reductions = iter(self.input_reductions)
+        for cell_id, cell in enumerate(self.cells):
+            if cell_id in self.reduction_ids:
+                x = next(reductions)(x, training=True)
+                layers = [layers[-1], x]
+                x = cell.mixture_call(layers, reduction)
+            else:
+                x = cell.mixture_call(layers, normal)
             layers = [layers[-1], x]
             if self.aux_head is not None and training is True and cell_id == self.aux_cell:
                 aux_logits = self.aux_head(x)

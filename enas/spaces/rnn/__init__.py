@@ -50,4 +50,4 @@ def build_fixed_child(arc: RnnArc, child_config, num_classes: int, input_shape=N
 SPACE = register_space(Space(
     name="rnn", task="language", arc_type=RnnArc, controller_space=controller_space,
     build_shared_child=build_shared_child, build_fixed_child=build_fixed_child,
-    check_arc=check_arc, describe=describe, to_dot=to_dot))
+    check_arc=check_arc, describe=describe, to_dot=to_dot, supports_mixture=True))

@@ -67,3 +67,63 @@ class RnnSharedChild(RnnLanguageModel):
             return ops.mean(ops.stack(states[1:]), axis=0)
 
         return self._run(tokens, state, training, cell, return_hiddens)
+
+    def _mixture_matrices(self) -> list:
+        """Per node j (1..N) and previous node p: ``[H, F * 2H]``, its F activation matrices side by side."""
+        matrices = []
+        for node in range(1, self.num_nodes + 1):
+            per_prev = []
+            for prev in range(node):
+                rows = [self.bank_row(node, func, prev) for func in range(self.num_branches)]
+                per_prev.append(ops.concatenate([self.node_bank[row] for row in rows], axis=-1))
+            matrices.append(per_prev)
+        return matrices
+
+    def mixture_row_weights(self, weights):
+        """``[rows of node_bank]``: each bank row's weight under the relaxation (prev weight x func weight)."""
+        weights = ops.cast(weights, self.compute_dtype)
+        row_weights = [None] * (self.num_branches * self.num_nodes * (self.num_nodes + 1) // 2)
+        for index in range(self.num_nodes):
+            node = index + 1
+            for func in range(self.num_branches):
+                for prev in range(node):
+                    row = self.bank_row(node, func, prev)
+                    row_weights[row] = weights[2 * index, prev] * weights[2 * index + 1, func]
+        return ops.stack(row_weights)
+
+    def mixture_decayed_weights(self, weights) -> list:
+        """The L2 terms of the relaxation: W_prev, and every bank row scaled by the square root of its
+        weight (so its penalty is the row's expected penalty; one-hot: :meth:`decayed_weights`)."""
+        scale = ops.sqrt(ops.stop_gradient(self.mixture_row_weights(weights)))
+        return [self.w_prev, self.node_bank * scale[:, None, None]]
+
+    def mixture_call(self, tokens, weights, state=None, training=False, return_hiddens=False):
+        """The continuous relaxation (DARTS) of the cell: ``weights`` float ``[2N, M]`` (``M`` at least
+        ``max(N, F)``), per node a row over its previous nodes then a row over the activations::
+
+            s_j = sum_p a_p sum_f b_f [s_p + sigmoid(g_pf) (f(c_pf) - s_p)],  c_pf, g_pf = split(s_p W_jfp)
+
+        Every (previous node, activation) pair of every node runs. One-hot rows give :meth:`call`.
+        """
+        weights = ops.cast(weights, self.compute_dtype)
+        matrices = self._mixture_matrices()
+        activations = ACTIVATIONS[:self.num_branches]
+        hidden = self.hidden_size
+
+        def cell(xw_t, h, w_h, h_mask):
+            states = [self._node0(xw_t, h, w_h, h_mask)]
+            for index in range(self.num_nodes):
+                total = None
+                for prev, s_prev in enumerate(states):
+                    cg = ops.matmul(_masked(s_prev, h_mask), matrices[index][prev])
+                    mixed = None
+                    for func, activation in enumerate(activations):
+                        term = weights[2 * index + 1, func] * highway(
+                            s_prev, cg[:, 2 * hidden * func:2 * hidden * (func + 1)], activation)
+                        mixed = term if mixed is None else mixed + term
+                    term = weights[2 * index, prev] * mixed
+                    total = term if total is None else total + term
+                states.append(total)
+            return ops.mean(ops.stack(states[1:]), axis=0)
+
+        return self._run(tokens, state, training, cell, return_hiddens)
