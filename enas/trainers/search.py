@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 import os
-import time
 from typing import Any
 
 import keras
@@ -34,6 +33,7 @@ from enas.trainers.checkpoints import RunCheckpoint
 from enas.trainers.health import HealthMonitor
 from enas.trainers.progress import ProgressReporter, report_epoch
 from enas.trainers.tasks import make_search_task
+from enas.trainers.timing import EpochTimer, TimedRewards
 
 SEARCH_LOG = "search_log.jsonl"
 # "controller_step" counts the strategy's phase steps (the name keeps older checkpoints readable).
@@ -76,6 +76,7 @@ class SearchRun:
         self.log = run_dir.JsonlLog(os.path.join(self.output_dir, SEARCH_LOG))
         self.log.drop_after(self.checkpoint["epoch"])  # epochs logged after the checkpoint are redone
         self.writer = tf.summary.create_file_writer(os.path.join(self.output_dir, "tensorboard"))
+        self.timer = EpochTimer()  # each epoch line's seconds per phase (enas.trainers.timing)
 
     def sample_arc(self):
         """One architecture (int32 tokens) proposed by the strategy."""
@@ -86,12 +87,15 @@ class SearchRun:
         """Runs (or resumes) the search to ``num_epochs`` and the derivation; returns ``derived``."""
         ckpt, run = self.checkpoint, self.config.run
         steps = self.task.steps_per_epoch()
+        self.timer.start()
         with run_dir.InterruptGuard() as guard:
             while ckpt["epoch"] < run.num_epochs:
-                epoch, start = ckpt["epoch"], time.time()
-                self._train_child_epoch(epoch, steps, guard)
-                self._strategy_phase(epoch, guard)
-                self._end_epoch(epoch, time.time() - start)
+                epoch = ckpt["epoch"]
+                with self.timer.phase("child_train"):
+                    self._train_child_epoch(epoch, steps, guard)
+                with self.timer.phase("strategy"):
+                    self._strategy_phase(epoch, guard)
+                self._end_epoch(epoch)
         from enas.trainers.derive import derive_and_write  # pylint: disable=import-outside-toplevel
         return derive_and_write(self.config, self.space, self.task, self.strategy, self.output_dir,
                                 writer=self.writer)
@@ -110,7 +114,8 @@ class SearchRun:
         bar = ProgressReporter(steps, f"epoch {epoch + 1}/{self.config.run.num_epochs}", self.config.run,
                                start=ckpt["step_in_epoch"])
         while ckpt["step_in_epoch"] < steps:
-            arc = self.sample_arc()
+            with self.timer.phase("propose"):
+                arc = self.sample_arc()
             self.health.observe(arc)
             metrics = self.task.train_step(arc)
             if not math.isfinite(metrics["loss"]):
@@ -133,26 +138,28 @@ class SearchRun:
             self.sums["child_lr"].assign(metrics["lr"])  # checkpointed: a resumed epoch logs it too
             if guard.requested:
                 self._checkpoint_and_stop(guard)
-            ckpt.maybe_save()
+            with self.timer.phase("checkpoint"):
+                ckpt.maybe_save()
 
     def _strategy_phase(self, epoch: int, guard) -> None:
         ckpt = self.checkpoint
         while ckpt["controller_step"] < self.strategy.phase_steps(epoch):
-            metrics = self.strategy.phase_step(self.task)
+            metrics = self.strategy.phase_step(TimedRewards(self.task, self.timer))
             for name in self.strategy.metric_names:
                 self.sums[name].assign_add(float(metrics.get(name, 0.0)))
             self.sums["controller_updates"].assign_add(1.0)
             ckpt["controller_step"] = ckpt["controller_step"] + 1
             if guard.requested:
                 self._checkpoint_and_stop(guard)
-            ckpt.maybe_save()
+            with self.timer.phase("checkpoint"):
+                ckpt.maybe_save()
 
-    def _end_epoch(self, epoch: int, seconds: float) -> dict[str, Any]:
+    def _end_epoch(self, epoch: int) -> dict[str, Any]:
         ckpt, run = self.checkpoint, self.config.run
         sums = {name: float(var.numpy()) for name, var in self.sums.items()}
         child_steps, updates = max(sums["child_steps"], 1.0), int(sums["controller_updates"])
         record = {
-            "epoch": epoch + 1, "global_step": ckpt["global_step"], "seconds": round(seconds, 3),
+            "epoch": epoch + 1, "global_step": ckpt["global_step"], "seconds": 0.0,
             "child_loss": sums["child_loss"] / child_steps,
             f"child_{self._child_metric}": sums[f"child_{self._child_metric}"] / child_steps,
             "child_lr": sums["child_lr"] if sums["child_steps"] else float("nan"),
@@ -160,14 +167,18 @@ class SearchRun:
         record.update(self.strategy.epoch_record(
             {name: sums[name] / max(updates, 1) for name in self.strategy.metric_names}, updates))
         if (epoch + 1) % run.eval_every_epochs == 0 and self._has_valid():
-            valid = self.task.evaluate("valid", self.sample_arc, max_batches=run.max_eval_batches)
+            with self.timer.phase("eval"):
+                valid = self.task.evaluate("valid", self.sample_arc, max_batches=run.max_eval_batches)
             record.update({f"valid_{key}": value for key, value in valid.items() if key != "examples"})
         self.health.end_epoch(record, self.strategy, self.writer, epoch)
+        record.update(self.timer.record())  # seconds, and time_<phase> adding up to it
         report_epoch(record, self.writer, self.log)
+        self.timer.start()  # the checkpoint below is written after the line: the next epoch's time
         for var in self.sums.values():
             var.assign(0.0)
         ckpt["epoch"], ckpt["step_in_epoch"], ckpt["controller_step"] = epoch + 1, 0, 0
-        self.checkpoint.save()
+        with self.timer.phase("checkpoint"):
+            self.checkpoint.save()
         return record
 
     @property

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from enas.errors import CheckpointError, OutputDirError, TrainingError
-from enas.trainers import search as search_module
+from enas.trainers import search as search_module, timing
 from enas.trainers.derive import derive
 from enas.trainers.run_dir import Interrupted
 
@@ -26,6 +26,13 @@ def test_smoke_search_writes_logs_checkpoints_and_derivation(tmp_path, embedded_
                     "child_lr", "controller_lr", "seconds", "valid_accuracy"):
             assert key in record, key
         assert 0.0 <= record["mean_reward"] <= 1.0 and np.isfinite(record["child_loss"])
+        # Where the epoch's time went: the phases add up to its seconds.
+        phases = {key: value for key, value in record.items() if key.startswith("time_")}
+        assert set(phases) == {"time_" + name for name in timing.PHASES}
+        assert all(value >= 0.0 for value in phases.values())
+        assert sum(phases.values()) == pytest.approx(record["seconds"], abs=0.01)
+        assert phases["time_child_train"] > 0 and phases["time_reward"] > 0 and phases["time_eval"] > 0
+    assert records[1]["time_checkpoint"] > 0  # epoch 1's end-of-epoch checkpoint, written after its line
     assert json.load(open(os.path.join(out, "config.json")))["kind"] == "search"
     assert os.listdir(os.path.join(out, "tensorboard"))
     on_disk = json.load(open(os.path.join(out, "derived.json")))
