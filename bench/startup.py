@@ -3,7 +3,8 @@
 Each measurement is a fresh Python process running a short search (the baseline's search
 configuration on the embedded images, or ``ptb_synthetic`` with 8 streams for rnn; one epoch of ``--steps`` child
 steps, ``--controller_steps`` controller updates, a short evaluation and derivation). The process
-records when each phase ends (seconds since its parent launched it: interpreter start included),
+records when each phase ends (seconds since its parent launched it: interpreter start included;
+and the process's CPU seconds, all threads, which other jobs on the machine disturb less),
 every ``tf.function`` trace (Python tracing time) and its resident memory (``VmRSS``, ``VmHWM``).
 One table is printed: the phases, the two headline times, the traces, peak RSS and what holds memory.
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -52,8 +54,9 @@ def _child(args) -> None:  # pylint: disable=too-many-locals,too-many-statements
     events, traces, functions = [], [], []
 
     def mark(name: str) -> None:
-        status = _proc_status()
-        events.append({"name": name, "t": time.time() - t0, "rss": status["VmRSS"], "hwm": status["VmHWM"]})
+        status, usage = _proc_status(), resource.getrusage(resource.RUSAGE_SELF)
+        events.append({"name": name, "t": time.time() - t0, "cpu": usage.ru_utime + usage.ru_stime,
+                       "rss": status["VmRSS"], "hwm": status["VmHWM"]})
 
     mark("python")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -168,8 +171,7 @@ def _child(args) -> None:  # pylint: disable=too-many-locals,too-many-statements
         "data arrays": data_bytes / 2**20,
     }
     result = {"enas": os.path.dirname(enas.__file__), "events": events, "traces": traces, "traced": traced,
-              "graph_ops": ops, "memory": memory, "maxrss": __import__("resource").getrusage(
-                  __import__("resource").RUSAGE_SELF).ru_maxrss / 1024.0}
+              "graph_ops": ops, "memory": memory, "maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}
     with open(args.result, "w") as handle:
         json.dump(result, handle)
 
@@ -210,6 +212,11 @@ def _summary(measured: dict) -> list[tuple[str, str]]:
     if "controller update 1" in first:
         rows.append(("TIME TO FIRST CONTROLLER UPDATE (s)", f"{first['controller update 1']['t']:.1f}"))
     rows.append(("end to end (s)", f"{first['end']['t']:.1f}"))
+    if "cpu" in first["end"]:  # CPU seconds (all threads): less sensitive to other jobs than wall time
+        for name, label in (("child step 1", "first child step"), ("controller update 1", "first controller update"),
+                            ("end", "end")):
+            if name in first:
+                rows.append((f"CPU s to {label}", f"{first[name]['cpu']:.1f}"))
     rows.append(("PEAK RSS (MiB)", f"{measured['maxrss']:.0f}"))
     for name in ("child step 1", "controller update 1", "end"):
         if name in first:
