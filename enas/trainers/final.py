@@ -21,6 +21,7 @@ from enas.spaces import get_space
 from enas.trainers import run_dir
 from enas.trainers.loop import BASE_COUNTERS, EpochLoop
 from enas.trainers.tasks import make_final_task
+from enas.trainers.timing import FINAL_PHASES
 
 TRAIN_LOG = "train_log.jsonl"
 METRICS_FILE = "final_metrics.json"
@@ -39,6 +40,8 @@ class FinalRun(EpochLoop):
 
     log_name = TRAIN_LOG
     summary_prefix = "train"
+    timer_phases = FINAL_PHASES
+    train_phase = "train"
     _sums_key = "epoch_loss"  # the checkpoint key of the epoch's loss sum (older checkpoints stay readable)
 
     def __init__(self, config: Config, arc=None, data=None):
@@ -78,14 +81,14 @@ class FinalRun(EpochLoop):
         self.sums["loss_sum"].assign_add(metrics["loss"])
         self.sums["loss_steps"].assign_add(1.0)
 
-    def epoch_record(self, epoch: int, seconds: float) -> dict[str, Any]:
+    def epoch_record(self, epoch: int) -> dict[str, Any]:
         run = self.config.run
         loss_sum, loss_steps = (float(self.sums[name].numpy()) for name in ("loss_sum", "loss_steps"))
         record = {"epoch": epoch + 1, "global_step": self.checkpoint["global_step"],
-                  "seconds": round(seconds, 3),
                   "train_loss": loss_sum / loss_steps if loss_steps else float("nan")}
         if (epoch + 1) % run.eval_every_epochs == 0 and self._has_valid():
-            valid = self.task.evaluate("valid", max_batches=run.max_eval_batches)
+            with self.timer.phase("eval"):
+                valid = self.task.evaluate("valid", max_batches=run.max_eval_batches)
             self.task.observe_validation(valid)
             record.update({f"valid_{k}": v for k, v in valid.items() if k != "examples"})
         return record

@@ -3,7 +3,8 @@
 One epoch: the task's training steps (each checked for a non-finite loss, counted in checkpointed
 position counters, summarised in TensorBoard, shown in the progress bar, checkpointed on an
 interrupt and every ``--checkpoint_every_*``), then what the run does after its steps (a search:
-the strategy's phase), then one log line (``report_epoch``) and the epoch-end checkpoint. The
+the strategy's phase), then one log line (``report_epoch``, with the seconds of each phase of the
+epoch: :mod:`enas.trainers.timing`) and the epoch-end checkpoint. The
 per-epoch sums behind the log line are checkpointed variables, so a resumed epoch logs what an
 uninterrupted one would. :class:`enas.trainers.search.SearchRun` and
 :class:`enas.trainers.final.FinalRun` fill in the hooks.
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import math
 import os
-import time
 from typing import Any, Mapping
 
 import tensorflow as tf
@@ -22,6 +22,7 @@ from enas.errors import TrainingError
 from enas.trainers import run_dir
 from enas.trainers.checkpoints import RunCheckpoint
 from enas.trainers.progress import ProgressReporter, report_epoch
+from enas.trainers.timing import EpochTimer
 
 #: position counters every run has; a run may add its own (reset to 0 at each epoch's end).
 BASE_COUNTERS = ("epoch", "step_in_epoch", "global_step")
@@ -39,6 +40,11 @@ class EpochLoop:
     log_name: str = ""
     #: TensorBoard scalars of each step: ``<prefix>/loss`` and ``<prefix>/lr``.
     summary_prefix: str = ""
+    #: the phases of the epoch's time (``time_<phase>`` keys, adding up to ``seconds``), the phase of
+    #: the training steps and that of :meth:`after_steps` (None: not timed apart).
+    timer_phases: tuple = ()
+    train_phase: str = ""
+    after_steps_phase = None
 
     def _open(self, trackables: Mapping[str, Any], counters, sum_names) -> None:
         """The checkpoint (restored when one exists), the epoch sums, the log and the summary writer."""
@@ -50,6 +56,7 @@ class EpochLoop:
         self.log = run_dir.JsonlLog(os.path.join(self.output_dir, self.log_name))
         self.log.drop_after(self.checkpoint["epoch"])  # epochs logged after the checkpoint are redone
         self.writer = tf.summary.create_file_writer(os.path.join(self.output_dir, "tensorboard"))
+        self.timer = EpochTimer(self.timer_phases)  # each epoch line's seconds per phase
 
     #: checkpoint key of the epoch sums (kept per run kind so older checkpoints stay readable).
     _sums_key = "epoch_sums"
@@ -70,8 +77,9 @@ class EpochLoop:
     def after_steps(self, epoch: int, guard) -> None:
         """Runs after an epoch's training steps, before its log line (a search's strategy phase)."""
 
-    def epoch_record(self, epoch: int, seconds: float) -> dict[str, Any]:
-        """The epoch's log line (evaluation included), from the sums."""
+    def epoch_record(self, epoch: int) -> dict[str, Any]:
+        """The epoch's log line (evaluation included, timed in the ``eval`` phase), from the sums; the
+        loop adds ``seconds`` and the ``time_*`` keys."""
         raise NotImplementedError
 
     # -- the loop ---------------------------------------------------------------------------------
@@ -79,20 +87,32 @@ class EpochLoop:
         """Runs (or resumes) the epochs up to ``config.run.num_epochs``."""
         ckpt, run = self.checkpoint, self.config.run
         steps = self.task.steps_per_epoch()
+        self.timer.start()
         with run_dir.InterruptGuard() as guard:
             while ckpt["epoch"] < run.num_epochs:
-                epoch, start = ckpt["epoch"], time.time()
-                self._train_epoch(epoch, steps, guard)
-                self.after_steps(epoch, guard)
-                record = self.epoch_record(epoch, time.time() - start)
+                epoch = ckpt["epoch"]
+                with self.timer.phase(self.train_phase):
+                    self._train_epoch(epoch, steps, guard)
+                if self.after_steps_phase:
+                    with self.timer.phase(self.after_steps_phase):
+                        self.after_steps(epoch, guard)
+                else:
+                    self.after_steps(epoch, guard)
+                record = self.epoch_record(epoch)
+                # ``seconds`` is the whole epoch, and the ``time_*`` keys add up to it. The epoch-end
+                # checkpoint is written after the line (resume redoes a logged epoch otherwise), so its
+                # time counts in the next epoch's ``time_checkpoint``.
+                record.update(self.timer.record())
                 report_epoch(record, self.writer, self.log)
+                self.timer.start()
                 for var in self.sums.values():
                     var.assign(0.0)
                 for name in ckpt.counters:
                     if name not in ("epoch", "global_step"):
                         ckpt[name] = 0
                 ckpt["epoch"] = epoch + 1
-                ckpt.save()
+                with self.timer.phase("checkpoint"):
+                    ckpt.save()
 
     def checkpoint_and_stop(self, guard) -> None:
         """Saves a checkpoint and ends the run with :class:`run_dir.Interrupted` (a signal arrived)."""
@@ -121,4 +141,5 @@ class EpochLoop:
             bar.update(ckpt["step_in_epoch"], loss=metrics["loss"], lr=metrics["lr"])
             if guard.requested:
                 self.checkpoint_and_stop(guard)
-            ckpt.maybe_save()
+            with self.timer.phase("checkpoint"):
+                ckpt.maybe_save()

@@ -30,6 +30,7 @@ from enas.trainers import run_dir
 from enas.trainers.health import HealthMonitor
 from enas.trainers.loop import EpochLoop
 from enas.trainers.tasks import make_search_task
+from enas.trainers.timing import PHASES, TimedTask
 
 SEARCH_LOG = "search_log.jsonl"
 # "controller_step" counts the strategy's phase steps (the name keeps older checkpoints readable).
@@ -48,6 +49,9 @@ class SearchRun(EpochLoop):
 
     log_name = SEARCH_LOG
     summary_prefix = "child"
+    timer_phases = PHASES
+    train_phase = "child_train"
+    after_steps_phase = "strategy"
 
     def __init__(self, config: Config, data=None):
         self.config = config.validate()
@@ -68,6 +72,8 @@ class SearchRun(EpochLoop):
         trackables.update(health=self.health)
         self._open(trackables, _COUNTERS, _CHILD_SUMS + tuple(self.strategy.metric_names))
         self.health.start(self.strategy)
+        # What the strategy sees of the task: its calls are charged to the phases of the epoch's time.
+        self.timed_task = TimedTask(self.task, self.timer)
 
     def sample_arc(self):
         """One architecture (int32 tokens) proposed by the strategy."""
@@ -82,8 +88,11 @@ class SearchRun(EpochLoop):
 
     # -- the epoch loop's hooks -------------------------------------------------------------------
     def train_step(self):
-        # The strategy trains the child (default: one proposed architecture, ``task.train_step``).
-        self._arc, metrics = self.strategy.child_step(self.task)
+        # The strategy trains the child (default: one proposed architecture, ``task.train_step``); its
+        # own time in the step (proposing, for DARTS its logits' step) is charged to "propose" and
+        # "strategy", the child's to "child_train".
+        with self.timer.phase("propose"):
+            self._arc, metrics = self.strategy.child_step(self.timed_task)
         self.health.observe(self._arc)
         return metrics
 
@@ -105,21 +114,22 @@ class SearchRun(EpochLoop):
         """The strategy's phase (ENAS: REINFORCE updates of the controller)."""
         ckpt = self.checkpoint
         while ckpt["controller_step"] < self.strategy.phase_steps(epoch):
-            metrics = self.strategy.phase_step(self.task)
+            metrics = self.strategy.phase_step(self.timed_task)
             for name in self.strategy.metric_names:
                 self.sums[name].assign_add(float(metrics.get(name, 0.0)))
             self.sums["controller_updates"].assign_add(1.0)
             ckpt["controller_step"] = ckpt["controller_step"] + 1
             if guard.requested:
                 self.checkpoint_and_stop(guard)
-            ckpt.maybe_save()
+            with self.timer.phase("checkpoint"):
+                ckpt.maybe_save()
 
-    def epoch_record(self, epoch: int, seconds: float) -> dict[str, Any]:
+    def epoch_record(self, epoch: int) -> dict[str, Any]:
         ckpt, run = self.checkpoint, self.config.run
         sums = {name: float(var.numpy()) for name, var in self.sums.items()}
         child_steps, updates = max(sums["child_steps"], 1.0), int(sums["controller_updates"])
         record = {
-            "epoch": epoch + 1, "global_step": ckpt["global_step"], "seconds": round(seconds, 3),
+            "epoch": epoch + 1, "global_step": ckpt["global_step"],
             "child_loss": sums["child_loss"] / child_steps,
             f"child_{self._child_metric}": sums[f"child_{self._child_metric}"] / child_steps,
             "child_lr": sums["child_lr"] if sums["child_steps"] else float("nan"),
@@ -127,7 +137,8 @@ class SearchRun(EpochLoop):
         record.update(self.strategy.epoch_record(
             {name: sums[name] / max(updates, 1) for name in self.strategy.metric_names}, updates))
         if (epoch + 1) % run.eval_every_epochs == 0 and self._has_valid():
-            valid = self.task.evaluate("valid", self.sample_arc, max_batches=run.max_eval_batches)
+            with self.timer.phase("eval"):
+                valid = self.task.evaluate("valid", self.sample_arc, max_batches=run.max_eval_batches)
             record.update({f"valid_{key}": value for key, value in valid.items() if key != "examples"})
         self.health.end_epoch(record, self.strategy, self.writer, epoch)
         return record

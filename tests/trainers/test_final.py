@@ -39,6 +39,11 @@ def test_final_training_writes_metrics_and_a_reloadable_model(tmp_path, embedded
     assert metrics["num_params"] > 0
     log = [json.loads(line) for line in open(os.path.join(out, "train_log.jsonl"))]
     assert [r["epoch"] for r in log] == [1, 2] and "valid_accuracy" in log[0]
+    for record in log:  # where each epoch's time went (the shared epoch loop's timer)
+        phases = {key: value for key, value in record.items() if key.startswith("time_")}
+        assert set(phases) == {"time_train", "time_eval", "time_checkpoint", "time_other"}
+        assert sum(phases.values()) == pytest.approx(record["seconds"], abs=0.01)
+        assert phases["time_train"] > 0 and phases["time_eval"] > 0
     assert {"final/test_accuracy", "final/test_loss", "final/valid_accuracy"} <= _tensorboard_tags(out)
     model = keras.models.load_model(os.path.join(out, "model.keras"))
     images = next(iter(embedded_data.test(8)))[0]
