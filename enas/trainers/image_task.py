@@ -118,28 +118,30 @@ class ImageSearchTask(_ImageTaskBase, SearchTask):
         self.model = space.build_shared_child(config.child, self.data.num_classes, self.data.image_shape)
         arc_spec = tf.TensorSpec([self.num_tokens], tf.int32)
         model = self.model
-        # Build every branch's weights once: tracing a graph traces all switch branches.
-        tf.function(lambda x, a: model(x, a, training=False))(
-            tf.zeros([1, *self.data.image_shape]), tf.zeros([self.num_tokens], tf.int32))
+        # The space's builder creates every weight eagerly (variables cannot be created inside a switch
+        # branch), so the model is not traced just to build it.
         self.optimizer.build(model.trainable_variables)
         self._train_fn = self._make_train_fn(lambda images, arc: model(images, arc, training=True), [arc_spec])
-        # Reward, evaluation and derivation read the model in inference mode; batch norm follows the
-        # reward mode (``enas.trainers.bn_stats``): ``moving`` and ``recalibrate`` use this function,
-        # ``batch`` its twin compiled with batch statistics. (The micro child always normalises with
-        # batch statistics by its own design.)
+        # Reward, evaluation and derivation are one forward pass in inference mode: they share one
+        # compiled function per batch-norm statistics mode (``enas.trainers.bn_stats``): ``moving`` and
+        # ``recalibrate`` use ``_eval_fn``, ``batch`` its twin compiled with batch statistics. (The
+        # micro child always normalises with batch statistics by its own design.) A child that asks
+        # for it (micro, --child_reward_dropout, as the official micro search) computes rewards with
+        # its dropout on: a boolean tensor argument, so rewards and evaluation share the one graph.
         self.reward_bn = space.reward_bn(config.search)
         self._arc_spec = arc_spec
-        eval_signature = [self._image_spec(None), tf.TensorSpec([None], tf.int32), arc_spec]
-        correct = lambda images, labels, arc: _correct(labels, model(images, arc, training=False))  # noqa: E731
+        self._reward_dropout = bool(getattr(model, "reward_dropout", False))
+        eval_signature = [self._image_spec(None), tf.TensorSpec([None], tf.int32), arc_spec,
+                          tf.TensorSpec([], tf.bool)]
+
+        def correct(images, labels, arc, dropout):
+            extra = {"dropout": dropout} if self._reward_dropout else {}
+            return _correct(labels, model(images, arc, training=False, **extra))
+
         self._eval_fn = tf.function(correct, input_signature=eval_signature, jit_compile=config.run.jit_compile)
         self._batch_eval_fn = None if "batch" not in space.reward_bn_modes else bn_stats.batch_statistics_function(
             correct, eval_signature, jit_compile=config.run.jit_compile)
         self._recalibrator = None  # built on first use: it holds fixed training batches
-        # A child that asks for it (micro, --child_reward_dropout, as the official micro search)
-        # computes rewards with its dropout on; batch norm is as in evaluation.
-        self._reward_dropout_fn = None if not getattr(model, "reward_dropout", False) else tf.function(
-            lambda images, labels, arc: _correct(labels, model(images, arc, training=False, dropout=True)),
-            input_signature=eval_signature, jit_compile=config.run.jit_compile)
         self._reward_iterator = None
         # How many reward batches were read: checkpointed, so a resumed search reads the batches an
         # uninterrupted one would.
@@ -174,15 +176,15 @@ class ImageSearchTask(_ImageTaskBase, SearchTask):
                     self._image_spec(self.config.data.batch_size), self._arc_spec,
                     self.data.calibration_batches(self.config.search.recalibrate_batches))
             with self._recalibrator.recalibrated(arc):
+                dropout = tf.constant(reward and self._reward_dropout)
                 for images, labels in batches:
-                    correct += float(self._eval_fn(images, labels, arc))
+                    correct += float(self._eval_fn(images, labels, arc, dropout))
                     total += int(labels.shape[0])
             return correct, total
         function = self._batch_eval_fn if mode == "batch" else self._eval_fn
-        if reward and self._reward_dropout_fn is not None:  # micro: its batch norm uses batch statistics anyway
-            function = self._reward_dropout_fn
+        dropout = tf.constant(reward and self._reward_dropout)
         for images, labels in batches:
-            correct += float(function(images, labels, arc))
+            correct += float(function(images, labels, arc, dropout))
             total += int(labels.shape[0])
         return correct, total
 

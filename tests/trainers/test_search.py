@@ -48,8 +48,9 @@ def test_each_step_function_traces_once_over_20_architectures(tmp_path, embedded
         task.train_step(arc)
         task.reward(arc)
     assert task._train_fn.experimental_get_tracing_count() == 1
-    if space == "micro":  # rewards with dropout on (--child_reward_dropout), a function of its own
-        assert task._reward_dropout_fn.experimental_get_tracing_count() == 1
+    # Rewards (micro: with dropout on, --child_reward_dropout, a tensor argument), evaluation and
+    # derivation scores share one compiled forward pass.
+    assert task._batch_eval_fn.experimental_get_tracing_count() == 1
     for arc in arcs[:2]:
         task.evaluate("valid", lambda arc=arc: arc, max_batches=1)
     assert task.reward_bn == "batch"  # both spaces' default
@@ -60,6 +61,35 @@ def test_each_step_function_traces_once_over_20_architectures(tmp_path, embedded
         run.strategy.reinforce.update(np.asarray(sample.tokens), np.array([0.5, 0.25], np.float32))
     assert run.strategy.reinforce._update_function.experimental_get_tracing_count() == 1
     assert run.strategy.controller.num_traces["sample"] == 1
+
+
+def _traced_functions(obj):
+    """(name, tf.function) of every compiled function held in an attribute of ``obj``."""
+    import tensorflow as tf
+
+    found = []
+    for name, value in vars(obj).items():
+        if isinstance(value, tf.types.experimental.PolymorphicFunction):
+            found.append((f"{type(obj).__name__}.{name}", value))
+    return found
+
+
+@pytest.mark.parametrize("space", ["macro", "micro"])
+def test_a_smoke_search_with_derivation_traces_each_function_once(tmp_path, embedded_data, tiny_config, space):
+    """Child steps, rewards, evaluation and derivation: no step function is traced twice, and the
+    forward pass of rewards, evaluation and derivation scores is one trace."""
+    run = search_module.SearchRun(tiny_config(tmp_path / "run", space, derive_num_samples=6,
+                                              derive_num_batches=2, max_eval_batches=2), data=embedded_data)
+    run.run()
+    task, strategy = run.task, run.strategy
+    functions = dict(_traced_functions(task) + _traced_functions(strategy.reinforce))
+    counts = {name: fn.experimental_get_tracing_count() for name, fn in functions.items()}
+    assert counts.pop("ImageSearchTask._train_fn") == 1
+    assert counts.pop("ImageSearchTask._batch_eval_fn") == 1  # rewards, evaluation, derivation
+    assert counts.pop("ImageSearchTask._eval_fn") == 0
+    assert all(count <= 1 for count in counts.values()), counts
+    assert all(count <= 1 for count in strategy.controller.num_traces.values()), strategy.controller.num_traces
+    assert json.load(open(os.path.join(run.output_dir, "derived.json")))["num_unique"] >= 2
 
 
 def test_interrupted_search_resumes_from_its_checkpoint(tmp_path, embedded_data, tiny_config):

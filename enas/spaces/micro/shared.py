@@ -24,7 +24,8 @@ Batch norm uses batch statistics ALWAYS, also with ``training=False``: the offic
 keeps no moving averages (the BN inside factorized reductions, shared with the macro space, is called
 with ``training=True``; its moving averages are never read). ``training`` switches dropout (and the
 auxiliary head); ``call(..., dropout=True)`` keeps dropout on in an inference call, which is how the
-official micro search computed its rewards (``reward_dropout``, ``--child_reward_dropout``).
+official micro search computed its rewards (``reward_dropout``, ``--child_reward_dropout``); a boolean
+tensor ``dropout`` decides in the graph, so rewards and evaluation share one traced function.
 """
 
 from __future__ import annotations
@@ -249,7 +250,12 @@ class SharedMicroChild(keras.Model):
             if self.aux_head is not None and training is True and cell_id == self.aux_cell:
                 aux_logits = self.aux_head(x)
         x = ops.mean(ops.relu(x), axis=[1, 2])
-        logits = self.classifier(self.dropout(x, training=training if dropout is None else dropout))
+        dropout = training if dropout is None else dropout
+        if dropout is None or isinstance(dropout, bool):
+            logits = self.classifier(self.dropout(x, training=dropout))
+        else:  # a boolean tensor: one graph scores with dropout (rewards) and without (evaluation)
+            logits = ops.cond(dropout, lambda: self.classifier(self.dropout(x, training=True)),
+                              lambda: self.classifier(x))
         return logits if aux_logits is None else (logits, aux_logits)
 
     def get_config(self):
