@@ -18,9 +18,32 @@ from keras import ops
 he_normal = "he_normal"
 
 
+_synchronized = threading.local()
+
+
+@contextlib.contextmanager
+def synchronized_batch_norm(enabled: bool = True):
+    """Batch norms built inside the block (:func:`batch_norm`, the micro search's batch-statistics
+    norm) compute their batch statistics over every replica of a distribution strategy
+    (``--child_sync_bn``); without a strategy they are the usual batch statistics."""
+    previous = getattr(_synchronized, "enabled", False)
+    _synchronized.enabled = bool(enabled)
+    try:
+        yield
+    finally:
+        _synchronized.enabled = previous
+
+
+def sync_batch_norm_default() -> bool:
+    """Whether batch norms built now synchronize their statistics (:func:`synchronized_batch_norm`)."""
+    return getattr(_synchronized, "enabled", False)
+
+
 def batch_norm(**kwargs) -> "BatchNorm":
     """ENAS batch norm: decay 0.9, epsilon 1e-5 (keyword arguments override or add to those)."""
     settings = dict(momentum=0.9, epsilon=1e-5)
+    if sync_batch_norm_default():
+        settings["synchronized"] = True
     settings.update(kwargs)
     return BatchNorm(**settings)
 
@@ -71,7 +94,7 @@ class BatchNorm(keras.layers.BatchNormalization):
             return super().call(inputs, training=training, mask=mask)
         x = ops.cast(inputs, "float32")
         axes = [axis for axis in range(len(x.shape)) if axis != self.axis % len(x.shape)]
-        mean, variance = ops.moments(x, axes=axes)
+        mean, variance = ops.moments(x, axes=axes, synchronized=self.synchronized)
         if mode[0] == "collect":
             weight = ops.cast(mode[1], "float32")
             self.moving_mean.assign_add(weight * mean)

@@ -30,3 +30,12 @@ class MomentumSGD(keras.optimizers.SGD):
             var=variable.handle, accum=momentum.handle, lr=tf.cast(learning_rate, variable.dtype),
             grad=tf.cast(tf.convert_to_tensor(gradient), variable.dtype),
             momentum=tf.cast(self.momentum, variable.dtype), use_nesterov=self.nesterov)
+
+    #: set by ``enas.trainers.distribute`` while it applies gradients it has already summed over the
+    #: replicas (to clip the global gradient): they are then not all-reduced a second time.
+    gradients_summed = False
+
+    def _all_reduce_sum_gradients(self, grads_and_vars):
+        if self.gradients_summed:
+            return list(grads_and_vars)
+        return super()._all_reduce_sum_gradients(grads_and_vars)
