@@ -23,9 +23,10 @@ _synchronized = threading.local()
 
 @contextlib.contextmanager
 def synchronized_batch_norm(enabled: bool = True):
-    """Batch norms built inside the block (:func:`batch_norm`, the micro search's batch-statistics
-    norm) compute their batch statistics over every replica of a distribution strategy
-    (``--child_sync_bn``); without a strategy they are the usual batch statistics."""
+    """Batch norms built inside the block by :func:`batch_norm` compute their training statistics over
+    every replica of a distribution strategy (Keras' ``synchronized=True``, ``--child_sync_bn``); without
+    a strategy they are the usual batch statistics. Not for a shared child: its batch norms sit inside
+    the architecture switch, where tf.distribute cannot all-reduce."""
     previous = getattr(_synchronized, "enabled", False)
     _synchronized.enabled = bool(enabled)
     try:
@@ -94,7 +95,7 @@ class BatchNorm(keras.layers.BatchNormalization):
             return super().call(inputs, training=training, mask=mask)
         x = ops.cast(inputs, "float32")
         axes = [axis for axis in range(len(x.shape)) if axis != self.axis % len(x.shape)]
-        mean, variance = ops.moments(x, axes=axes, synchronized=self.synchronized)
+        mean, variance = ops.moments(x, axes=axes)
         if mode[0] == "collect":
             weight = ops.cast(mode[1], "float32")
             self.moving_mean.assign_add(weight * mean)

@@ -15,7 +15,7 @@ import numbers
 import keras
 from keras import ops
 
-from enas.spaces.layers import he_normal, max_pool_3x3, sync_batch_norm_default
+from enas.spaces.layers import he_normal, max_pool_3x3
 from enas.spaces.micro import arc as micro
 
 SEP_CONV_SIZES = tuple(micro.OP_KINDS[op][1] for op in micro.SEP_CONV_OPS)  # kernel sizes of the sep-conv ops
@@ -39,14 +39,8 @@ def choose(index, branches, *operands):
     return ops.switch(index, branches, *operands)
 
 
-def batch_stat_norm(x, scale, offset, synchronized: bool = False):
-    """Batch normalisation with the minibatch's own mean and (biased) variance (NHWC).
-
-    ``synchronized``: the statistics of the global batch, over every replica of a distribution strategy.
-    """
-    if synchronized:
-        mean, variance = ops.moments(x, axes=[0, 1, 2], synchronized=True)
-        return (x - mean) * (scale * ops.rsqrt(variance + BN_EPSILON)) + offset
+def batch_stat_norm(x, scale, offset):
+    """Batch normalisation with the minibatch's own mean and (biased) variance (NHWC)."""
     # Written out rather than ops.moments + ops.batch_normalization: half the graph ops, and the
     # shared child traces one copy of this per sep-conv unit per slot.
     centered = x - ops.mean(x, axis=[0, 1, 2])
@@ -76,14 +70,13 @@ class SearchBatchNorm(keras.layers.Layer):
     def __init__(self, channels: int, **kwargs):
         super().__init__(**kwargs)
         self.channels = int(channels)
-        self.synchronized = sync_batch_norm_default()  # --child_sync_bn (not saved: a search-time setting)
 
     def build(self, input_shape=None):
         self.scale = self.add_weight(shape=(self.channels,), initializer="ones", name="scale")
         self.offset = self.add_weight(shape=(self.channels,), initializer="zeros", name="offset")
 
     def call(self, inputs):
-        return batch_stat_norm(inputs, self.scale, self.offset, self.synchronized)
+        return batch_stat_norm(inputs, self.scale, self.offset)
 
     def get_config(self):
         return {**super().get_config(), "channels": self.channels}
@@ -167,7 +160,6 @@ class SharedSlot(keras.layers.Layer):
         self.layout = sep_conv_layout(self.filters)
         sizes = [math.prod(shape) for _, _, _, shape in self.layout]
         self.offsets = [sum(sizes[:i]) for i in range(len(sizes) + 1)]
-        self.synchronized = sync_batch_norm_default()  # --child_sync_bn
 
     def build(self, input_shape=None):
         self.bank = self.add_weight(shape=(self.num_inputs, self.offsets[-1]), name="sep_conv_bank",
@@ -184,7 +176,7 @@ class SharedSlot(keras.layers.Layer):
     def _sep_conv(self, x, row, size):
         for depthwise, pointwise, scale, offset in self.unpack(row, size):
             x = ops.separable_conv(ops.relu(x), depthwise, pointwise, padding="same")
-            x = batch_stat_norm(x, scale, offset, self.synchronized)
+            x = batch_stat_norm(x, scale, offset)
         return x
 
     def call(self, x, index, op):
