@@ -62,11 +62,6 @@ class Distribution:
     def __init__(self, strategy, kind: str):
         self.strategy, self.kind = strategy, kind
         self.num_replicas = int(strategy.num_replicas_in_sync)
-        resolver = getattr(strategy, "cluster_resolver", None)
-        self.task_index = int(getattr(resolver, "task_id", 0) or 0) if kind == "multi_worker" else 0
-        task_type = getattr(resolver, "task_type", None) if kind == "multi_worker" else None
-        # Worker 0 is the chief when the cluster has no "chief" job (the only layout documented here).
-        self.is_chief = task_type in (None, "chief") or (task_type == "worker" and self.task_index == 0)
 
     def scope(self):
         return self.strategy.scope()
@@ -244,12 +239,14 @@ def current(section, batch_sizes: Sequence[int] = ()) -> Optional[Distribution]:
 
 
 def is_chief(section) -> bool:
-    """Whether this process writes the output directory (always, except multi-worker non-chiefs)."""
+    """Whether this process writes the output directory (always, except multi-worker non-chiefs). The
+    chief is the ``chief`` task, or worker 0 of a cluster without one."""
     if section.distribution != "multi_worker":
         return True
-    task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {})
+    value = json.loads(os.environ.get("TF_CONFIG", "{}"))
+    task, cluster = value.get("task", {}), value.get("cluster", {})
     return task.get("type") == "chief" or (task.get("type") == "worker" and task.get("index") == 0
-                                           and "chief" not in json.loads(os.environ["TF_CONFIG"]).get("cluster", {}))
+                                           and "chief" not in cluster)
 
 
 # scratch directory of a non-chief worker -> the chief's output directory it resumes from (None: it
