@@ -108,12 +108,15 @@ def main() -> None:
         return
     columns = {"none": ("none", 0, ""), "mirrored x1": ("mirrored", 1, ""),
                f"mirrored x{args.replicas}": ("mirrored", args.replicas, "")}
+    runs = {name: [] for name in columns}
+    for _ in range(args.repeats):  # columns interleaved: a shared machine's load drifts
+        for name, (distribution, logical, devices) in columns.items():
+            runs[name].append(_measure(args, distribution, logical, devices))
     results = {}
-    for name, (distribution, logical, devices) in columns.items():
-        runs = [_measure(args, distribution, logical, devices) for _ in range(args.repeats)]
-        results[name] = {key: statistics.median(run[key] for run in runs) for key in ("train_ms", "reward_ms")}
-        results[name]["replicas"] = runs[0]["replicas"]
-        batch = runs[0]["batch"]
+    for name, measured in runs.items():
+        results[name] = {key: statistics.median(run[key] for run in measured) for key in ("train_ms", "reward_ms")}
+        results[name]["replicas"] = measured[0]["replicas"]
+        batch = measured[0]["batch"]
     print(f"{args.space} smoke search, global batch {batch}, median of {args.steps} steps, {os.cpu_count()} CPU cores")
     print(f"{'':24s}" + "".join(f"{name:>16s}" for name in results))
     for key, label in (("replicas", "replicas"), ("train_ms", "child step ms"), ("reward_ms", "reward pass ms")):

@@ -15,7 +15,13 @@ How a distributed run works:
   uneven evaluation batches are split as evenly as possible) and the same tokens, so every replica
   trains the same architecture and one traced graph still serves every architecture. Every worker
   reads the same, deterministic global batch stream and computes on its own replicas' slices only;
-  positions in the stream are the single-device ones, so resuming needs nothing new.
+  positions in the stream are the single-device ones, so resuming needs nothing new. (Chosen over
+  ``experimental_distribute_dataset``: the reward, evaluation and derivation passes score single
+  batches, and the steps keep their input signatures and one trace; the cost is that every device
+  receives the whole global batch before slicing it.)
+* Batch norms use each replica's own share of the batch, unless ``--child_sync_bn`` builds them with
+  Keras' ``synchronized=True`` (final training only: a shared child's batch norms sit inside the
+  architecture switch, and ``merge_call`` cannot run inside control flow).
 * Losses are scaled for the global batch: each replica's cross-entropy is summed and divided by the
   global batch size, the L2 term is added once per replica divided by ``N``; gradients are summed over
   replicas (all-reduce), then clipped and applied once. Reported losses, correct counts and rewards are
@@ -252,6 +258,7 @@ def is_chief(section) -> bool:
 # scratch directory of a non-chief worker -> the chief's output directory it resumes from (None: it
 # starts over with the chief, --reset_output_dir).
 _SCRATCH: dict = {}
+_SCRATCH_OF: dict = {}  # the chief's output directory -> this worker's scratch directory
 
 
 def worker_output_dir(output_dir: str, section) -> str:
@@ -259,9 +266,12 @@ def worker_output_dir(output_dir: str, section) -> str:
     exit) on the other workers of a multi-worker run."""
     if is_chief(section):
         return output_dir
+    if output_dir in _SCRATCH_OF:  # one per output directory and process
+        return _SCRATCH_OF[output_dir]
     scratch = tempfile.mkdtemp(prefix="enas-worker-")
     atexit.register(shutil.rmtree, scratch, True)
     _SCRATCH[scratch] = None if getattr(section, "reset_output_dir", False) else output_dir
+    _SCRATCH_OF[output_dir] = scratch
     return scratch
 
 

@@ -18,12 +18,13 @@ class MomentumSGD(keras.optimizers.SGD):
     """``keras.optimizers.SGD`` whose momentum update is one fused op per variable on TensorFlow.
 
     Same arguments, state (the ``momentums`` slots) and results as ``keras.optimizers.SGD`` (to float
-    rounding). Plain SGD (``momentum=0``), other backends and distribution strategies use the Keras
-    update.
+    rounding). Plain SGD (``momentum=0``) and other backends use the Keras update. Under a
+    ``tf.distribute`` strategy the update runs once per replica on that replica's copies (inside
+    ``strategy.extended.update``, where a mirrored slot's ``handle`` is the local copy's).
     """
 
     def update_step(self, gradient, variable, learning_rate):
-        if self.momentum == 0 or keras.backend.backend() != "tensorflow" or tf.distribute.has_strategy():
+        if self.momentum == 0 or keras.backend.backend() != "tensorflow":
             return super().update_step(gradient, variable, learning_rate)
         momentum = self.momentums[self._get_variable_index(variable)]
         tf.raw_ops.ResourceApplyKerasMomentum(

@@ -101,8 +101,8 @@ def _multi_worker(tmp_path, name, **spec):
     scratch = [tmp_path / f"tmp{index}" for index in range(2)]
     for path in scratch:
         path.mkdir(exist_ok=True)
-    spec = dict(kind="search", space="macro", num_epochs=1, steps=3, output_dir=str(tmp_path / name),
-                distribution="multi_worker", **spec)
+    spec = {**dict(kind="search", space="macro", num_epochs=1, steps=3, output_dir=str(tmp_path / name),
+                   distribution="multi_worker"), **spec}
     outs = [tmp_path / f"{name}{index}.json" for index in range(2)]
     processes = [_start(spec, outs[index], TF_CONFIG=_tf_config(ports, index), TMPDIR=str(scratch[index]))
                  for index in range(2)]
