@@ -127,6 +127,7 @@ class ChildConfig:
         official fixed macro child did.
       reward_dropout: micro search: keep dropout active when the controller's reward is computed
         (the official micro search did); batch normalisation is unaffected.
+      sync_bn: batch statistics over the global batch (every replica) under a distribution.
     """
 
     search_for: str = setting("macro", "search_for", "Search space: macro, micro or rnn.", required=True)
@@ -186,6 +187,10 @@ class ChildConfig:
         True, "child_reward_dropout",
         "Micro search: keep dropout active in the controller's reward pass, as the official micro search "
         "did (batch normalisation is unaffected); --nochild_reward_dropout turns it off.")
+    sync_bn: bool = setting(
+        False, "child_sync_bn",
+        "Under --distribution=mirrored or multi_worker: batch statistics computed over the global batch (all "
+        "replicas) instead of each replica's share; a no-op on one device.")
 
     def validate(self) -> "ChildConfig":
         _check(self.num_layers > 0, "child_num_layers", f"must be > 0, got {self.num_layers}")
@@ -307,6 +312,42 @@ class ControllerConfig:
         return self
 
 
+DISTRIBUTIONS = ("none", "mirrored", "multi_worker")
+
+
+def check_distribution(section) -> None:
+    """Checks the distribution settings of ``section`` (RunConfig or RankConfig) without TensorFlow.
+
+    ``multi_worker`` needs a ``TF_CONFIG`` environment variable naming a cluster with workers and this
+    process's task in it.
+    """
+    _check(section.distribution in DISTRIBUTIONS, "distribution",
+           f"must be one of {', '.join(DISTRIBUTIONS)}, got {section.distribution!r}")
+    _check(section.logical_cpu_devices >= 0, "logical_cpu_devices",
+           f"must be >= 0 (0: off), got {section.logical_cpu_devices}")
+    _check(not section.devices or section.distribution == "mirrored", "devices",
+           f"is for --distribution=mirrored only (got --distribution={section.distribution})")
+    if section.distribution == "multi_worker":
+        import os  # pylint: disable=import-outside-toplevel
+
+        text = os.environ.get("TF_CONFIG", "")
+        _check(bool(text), "distribution", "multi_worker needs the TF_CONFIG environment variable "
+               '(e.g. {"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", '
+               '"index": 0}}), the same cluster on every worker')
+        try:
+            value = json.loads(text)
+        except ValueError as error:
+            raise ConfigError(f"--distribution: TF_CONFIG is not valid JSON ({error})") from None
+        cluster = value.get("cluster", {}) if isinstance(value, dict) else {}
+        task = value.get("task", {}) if isinstance(value, dict) else {}
+        workers = cluster.get("worker", []) if isinstance(cluster, dict) else []
+        _check(isinstance(workers, list) and bool(workers), "distribution",
+               "TF_CONFIG has no cluster.worker list (host:port of every worker)")
+        _check(isinstance(task, dict) and task.get("type") in ("worker", "chief")
+               and isinstance(task.get("index"), int) and 0 <= task["index"] < len(cluster.get(task.get("type"), [])),
+               "distribution", f"TF_CONFIG's task {task!r} is not a worker of its cluster")
+
+
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
     """The schedule and bookkeeping of a search or a final training run.
@@ -328,6 +369,9 @@ class RunConfig:
       checkpoint_every_steps: also checkpoint every this many training steps within an epoch (0: off).
       checkpoint_every_minutes: also checkpoint when this many minutes have passed since the last
         checkpoint (0: off); the epoch-end checkpoint is always written.
+      distribution: ``none``, ``mirrored`` or ``multi_worker`` (``enas.trainers.distribute``).
+      devices: ``mirrored``: comma-separated device names ("": every GPU, or the logical CPUs).
+      logical_cpu_devices: split the CPU into this many logical devices (0: off).
     """
 
     output_dir: str = setting("", "output_dir", "Directory for config.json, logs, checkpoints and results.")
@@ -361,6 +405,18 @@ class RunConfig:
         10.0, "checkpoint_every_minutes",
         "Also checkpoint when this many minutes have passed since the last checkpoint (0: off); the "
         "epoch-end checkpoint is always written.")
+    distribution: str = setting(
+        "none", "distribution",
+        "none (one device), mirrored (one replica per device of this machine: --devices) or multi_worker "
+        "(the same command on every machine of the TF_CONFIG cluster); --batch_size is the global batch.")
+    devices: str = setting(
+        "", "devices",
+        "--distribution=mirrored: comma-separated devices (e.g. GPU:0,GPU:1); empty: every visible GPU, or "
+        "every logical CPU device with --logical_cpu_devices.")
+    logical_cpu_devices: int = setting(
+        0, "logical_cpu_devices",
+        "Split the CPU into this many logical devices before TensorFlow starts (0: off); to try "
+        "--distribution on a machine without GPUs (tests, benchmarks).")
 
     def validate(self) -> "RunConfig":
         _check(bool(self.output_dir), "output_dir", "is required: the directory for checkpoints and logs")
@@ -376,6 +432,7 @@ class RunConfig:
                f"must be >= 0 (0: off), got {self.checkpoint_every_steps}")
         _check(self.checkpoint_every_minutes >= 0, "checkpoint_every_minutes",
                f"must be >= 0 (0: off), got {self.checkpoint_every_minutes}")
+        check_distribution(self)
         return self
 
 
@@ -447,6 +504,10 @@ class SearchConfig:
         return self
 
 
+# The distribution settings: RankConfig takes RunConfig's (one flag each, the same default and help).
+_FIELD_META = {field.name: field.metadata for field in dataclasses.fields(RunConfig)}
+
+
 @dataclasses.dataclass(frozen=True)
 class RankConfig:
     """A ranking evaluation of a search's shared weights (``enas-rank``, ``enas.trainers.rank``).
@@ -461,6 +522,7 @@ class RankConfig:
       max_steps_per_epoch: cap on stand-alone training steps per epoch (0: full epochs).
       seed: seed of the choice of architectures and of stand-alone training.
       progress: print a line per architecture.
+      distribution, devices, logical_cpu_devices: as :class:`RunConfig` (scoring and stand-alone runs).
     """
 
     search_dir: str = setting("", "search_dir", "Output directory of a finished or interrupted enas-search run.",
@@ -476,6 +538,10 @@ class RankConfig:
                                        "Cap on stand-alone training steps per epoch (0: full epochs).")
     seed: int = setting(0, "seed", "Seed of the choice of architectures and of stand-alone training.")
     progress: bool = setting(True, "progress", "Print a line per architecture.")
+    distribution: str = dataclasses.field(default=RunConfig.distribution, metadata=_FIELD_META["distribution"])
+    devices: str = dataclasses.field(default=RunConfig.devices, metadata=_FIELD_META["devices"])
+    logical_cpu_devices: int = dataclasses.field(default=RunConfig.logical_cpu_devices,
+                                                 metadata=_FIELD_META["logical_cpu_devices"])
 
     def validate(self) -> "RankConfig":
         _check(bool(self.search_dir), "search_dir", "is required: the output directory of an enas-search run")
@@ -486,6 +552,7 @@ class RankConfig:
         _check(self.score_batches >= 0, "rank_score_batches", f"must be >= 0 (0: all), got {self.score_batches}")
         _check(0 < self.top_k < self.num_archs, "rank_top_k",
                f"must be in [1, rank_num_archs - 1], got {self.top_k}")
+        check_distribution(self)
         _check(self.max_steps_per_epoch >= 0, "max_steps_per_epoch", f"must be >= 0, got {self.max_steps_per_epoch}")
         return self
 

@@ -30,6 +30,9 @@ def main(_argv):
 
     config = section_from_flags(RankConfig, FLAGS).validate()
     common.import_tensorflow_quietly()
+    from enas.trainers import distribute  # pylint: disable=import-outside-toplevel
+
+    distribute.current(config)  # bad devices: one error line before the search is loaded
     from enas.trainers.rank import rank  # pylint: disable=import-outside-toplevel
 
     result = rank(config)

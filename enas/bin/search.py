@@ -21,6 +21,9 @@ def main(_argv):
     config = enas_flags.configs_from_flags(flags.FLAGS)
     run_dir.check_output_dir(config, "search")  # before TensorFlow and the data: fail fast, write nothing
     common.import_tensorflow_quietly()
+    from enas.trainers import distribute  # pylint: disable=import-outside-toplevel
+
+    distribute.start(config)  # bad devices, TF_CONFIG or batch split: one error line before any data is read
     from enas.trainers.search import search  # pylint: disable=import-outside-toplevel
 
     derived = search(config)

@@ -35,6 +35,9 @@ def main(_argv):
         config = config.replace(child=dataclasses.replace(config.child, fixed_arc=arc))
     run_dir.check_output_dir(config, "final")  # before TensorFlow and the data: fail fast, write nothing
     common.import_tensorflow_quietly()
+    from enas.trainers import distribute  # pylint: disable=import-outside-toplevel
+
+    distribute.start(config)  # bad devices, TF_CONFIG or batch split: one error line before any data is read
     from enas.trainers.final import train_final  # pylint: disable=import-outside-toplevel
 
     metrics = train_final(config)

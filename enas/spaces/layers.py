@@ -18,9 +18,33 @@ from keras import ops
 he_normal = "he_normal"
 
 
+_synchronized = threading.local()
+
+
+@contextlib.contextmanager
+def synchronized_batch_norm(enabled: bool = True):
+    """Batch norms built inside the block by :func:`batch_norm` compute their training statistics over
+    every replica of a distribution strategy (Keras' ``synchronized=True``, ``--child_sync_bn``); without
+    a strategy they are the usual batch statistics. Not for a shared child: its batch norms sit inside
+    the architecture switch, where tf.distribute cannot all-reduce."""
+    previous = getattr(_synchronized, "enabled", False)
+    _synchronized.enabled = bool(enabled)
+    try:
+        yield
+    finally:
+        _synchronized.enabled = previous
+
+
+def sync_batch_norm_default() -> bool:
+    """Whether batch norms built now synchronize their statistics (:func:`synchronized_batch_norm`)."""
+    return getattr(_synchronized, "enabled", False)
+
+
 def batch_norm(**kwargs) -> "BatchNorm":
     """ENAS batch norm: decay 0.9, epsilon 1e-5 (keyword arguments override or add to those)."""
     settings = dict(momentum=0.9, epsilon=1e-5)
+    if sync_batch_norm_default():
+        settings["synchronized"] = True
     settings.update(kwargs)
     return BatchNorm(**settings)
 

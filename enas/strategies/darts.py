@@ -76,6 +76,9 @@ class DartsStrategy(SearchStrategy):
         if not getattr(space, "supports_mixture", False):
             raise ConfigError(f"--search_strategy=darts: the {space.name} space's shared child has no mixture mode "
                               "(continuous relaxation); use --search_strategy=enas or random")
+        if getattr(config.run, "distribution", "none") != "none":
+            raise ConfigError(f"--search_strategy=darts: runs on one device (its mixture steps are not replicated); "
+                              f"drop --distribution={config.run.distribution}")
 
     def __init__(self, space, decisions, config):
         self.check_space(space, config)

@@ -68,8 +68,11 @@ class RunCheckpoint:
     """
 
     def __init__(self, directory: str, trackables: Mapping[str, Any], counters=(), max_to_keep: int = 3,
-                 run_config=None):
+                 run_config=None, restore_directory: Optional[str] = None):
         self.directory = directory
+        # A multi-worker run's other workers save to a scratch directory and restore the chief's
+        # checkpoints, read-only (``enas.trainers.distribute``).
+        self.restore_directory = restore_directory
         self.counters = {name: tf.Variable(0, dtype=tf.int64, trainable=False, name=name) for name in counters}
         self.checkpoint = tf.train.Checkpoint(**trackables, **self.counters, **_model_variables(trackables))
         self.max_to_keep = max_to_keep
@@ -133,6 +136,8 @@ class RunCheckpoint:
         object given must still be found in it. Raises :class:`CheckpointError` when the checkpoint
         cannot be read or does not match.
         """
+        if self.restore_directory:
+            return self._restore_read_only(partial)
         if os.path.isdir(self.directory):
             remove_stale_temporaries(self.directory)
         path = self._latest_intact_path()
@@ -152,6 +157,21 @@ class RunCheckpoint:
             reason = " ".join(str(error).split())[:300]
             raise CheckpointError(f"checkpoint {path} cannot be restored ({type(error).__name__}: {reason}); "
                                   + self._advice(path)) from None
+        return True
+
+    def _restore_read_only(self, partial: bool) -> bool:
+        """Restores the newest checkpoint the index of :attr:`restore_directory` names; writes nothing."""
+        path = tf.train.latest_checkpoint(self.restore_directory)
+        if path is None:
+            return False
+        try:
+            status = self.checkpoint.restore(path)
+            if partial:
+                status.expect_partial()
+            status.assert_existing_objects_matched()
+        except (tf.errors.OpError, AssertionError, ValueError, IndexError, KeyError, TypeError) as error:
+            reason = " ".join(str(error).split())[:300]
+            raise CheckpointError(f"checkpoint {path} cannot be restored ({type(error).__name__}: {reason})") from None
         return True
 
     def save(self) -> str:

@@ -97,6 +97,9 @@ def load_search(output_dir: str, **run_overrides):
     kind, config = run_dir.load_run_config(output_dir)
     if kind != "search":
         raise OutputDirError(f"{output_dir} holds a {kind} run; this needs the output of enas-search")
+    # Derivation runs on one device unless asked (enas-rank passes its --distribution): the search's
+    # devices or cluster need not be there now, and checkpoints do not depend on the distribution.
+    run_overrides = {"distribution": "none", "devices": "", "logical_cpu_devices": 0, **run_overrides}
     config = config.replace(run=dataclasses.replace(config.run, output_dir=output_dir, **run_overrides))
     config.validate()
     space = get_space(config.child.search_for)

@@ -18,7 +18,7 @@ import tensorflow as tf
 from enas.config import Config
 from enas.errors import ConfigError
 from enas.spaces import get_space
-from enas.trainers import run_dir
+from enas.trainers import distribute, run_dir
 from enas.trainers.loop import BASE_COUNTERS, EpochLoop
 from enas.trainers.tasks import make_final_task
 from enas.trainers.timing import FINAL_PHASES
@@ -45,6 +45,7 @@ class FinalRun(EpochLoop):
     _sums_key = "epoch_loss"  # the checkpoint key of the epoch's loss sum (older checkpoints stay readable)
 
     def __init__(self, config: Config, arc=None, data=None):
+        config = distribute.start(config)  # --distribution: the strategy first; workers but the chief write elsewhere
         self.config = config.validate()
         self.space = get_space(config.child.search_for)
         if arc is None:

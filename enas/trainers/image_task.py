@@ -17,7 +17,7 @@ import tensorflow as tf
 from enas.config import Config
 from enas.errors import ConfigError
 from enas.spaces import Space, set_training_progress
-from enas.trainers import bn_stats
+from enas.trainers import bn_stats, distribute
 from enas.trainers.optimizers import MomentumSGD
 from enas.trainers.schedules import child_learning_rate
 from enas.trainers.task import FinalTask, SearchTask, check_num_classes
@@ -44,6 +44,8 @@ class _ImageTaskBase:
         self.data = data if data is not None else load_image_data(config.data)
         check_num_classes(config.data, self.data.num_classes)
         self._epoch_iterator = None
+        # None with --distribution=none: the single-device functions below, unchanged.
+        self.dist = None if config.run.distribution == "none" else distribute.current(config.run)
         self.optimizer = MomentumSGD(learning_rate=config.child.lr_max, momentum=0.9, nesterov=True)
 
     def steps_per_epoch(self) -> int:
@@ -87,6 +89,8 @@ class _ImageTaskBase:
             optimizer.apply_gradients(zip(grads, variables))
             return loss, _correct(labels, logits) / tf.cast(tf.shape(labels)[0], tf.float32), grad_norm
 
+        if self.dist is not None:  # the same step on every replica, on its share of the global batch
+            step = self.dist.train_step(model, optimizer, forward, child, batch, AUX_LOSS_WEIGHT)  # noqa: F811
         signature = [self._image_spec(batch), tf.TensorSpec([batch], tf.int32), *extra_specs]
         return tf.function(step, input_signature=signature, jit_compile=self.config.run.jit_compile)
 
@@ -139,6 +143,7 @@ class ImageSearchTask(_ImageTaskBase, SearchTask):
             extra = {"dropout": dropout} if self._reward_dropout else {}
             return _correct(labels, model(images, arc, training=False, **extra))
 
+        correct = distribute.replicate(self.dist, correct, ("sum",))
         self._eval_fn = tf.function(correct, input_signature=eval_signature, jit_compile=config.run.jit_compile)
         self._batch_eval_fn = None if "batch" not in space.reward_bn_modes else bn_stats.batch_statistics_function(
             correct, eval_signature, jit_compile=config.run.jit_compile)
@@ -280,6 +285,7 @@ class ImageFinalTask(_ImageTaskBase, FinalTask):
             return _correct(labels, logits), tf.reduce_sum(
                 keras.ops.sparse_categorical_crossentropy(labels, logits, from_logits=True))
 
+        evaluate_batch = distribute.replicate(self.dist, evaluate_batch, ("sum", "sum"))
         self._eval_fn = tf.function(evaluate_batch, input_signature=[
             self._image_spec(None), tf.TensorSpec([None], tf.int32)])
 

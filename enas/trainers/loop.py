@@ -19,7 +19,7 @@ from typing import Any, Mapping
 import tensorflow as tf
 
 from enas.errors import TrainingError
-from enas.trainers import run_dir
+from enas.trainers import distribute, run_dir
 from enas.trainers.checkpoints import RunCheckpoint
 from enas.trainers.progress import ProgressReporter, report_epoch
 from enas.trainers.timing import EpochTimer
@@ -51,7 +51,8 @@ class EpochLoop:
         self.sums = {name: tf.Variable(0.0, dtype=tf.float64, trainable=False, name=name) for name in sum_names}
         self.checkpoint = RunCheckpoint(os.path.join(self.output_dir, "checkpoints"),
                                         {**trackables, self._sums_key: self.sums}, counters,
-                                        run_config=self.config.run)
+                                        run_config=self.config.run,
+                                        restore_directory=distribute.chief_checkpoints(self.output_dir))
         self.checkpoint.restore()
         self.log = run_dir.JsonlLog(os.path.join(self.output_dir, self.log_name))
         self.log.drop_after(self.checkpoint["epoch"])  # epochs logged after the checkpoint are redone

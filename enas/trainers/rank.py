@@ -64,7 +64,8 @@ def correlations(scores: Sequence[float], standalone: Sequence[float], top_k: in
 def standalone_config(search_config, arc_string: str, output_dir: str, rank: RankConfig):
     """The final-training config of one architecture at the search's data and child settings."""
     run = RunConfig(output_dir=output_dir, num_epochs=rank.train_epochs, max_steps_per_epoch=rank.max_steps_per_epoch,
-                    max_eval_batches=search_config.run.max_eval_batches, seed=rank.seed, progress=False)
+                    max_eval_batches=search_config.run.max_eval_batches, seed=rank.seed, progress=False,
+                    distribution=rank.distribution, devices=rank.devices, logical_cpu_devices=rank.logical_cpu_devices)
     child = dataclasses.replace(search_config.child, fixed_arc=arc_string)
     return search_config.replace(run=run, child=child)
 
@@ -95,12 +96,16 @@ def rank(config: RankConfig, data=None) -> dict[str, Any]:
     from enas.trainers.final import train_final  # pylint: disable=import-outside-toplevel
 
     config = config.validate()
+    if config.distribution == "multi_worker":
+        raise ConfigError("--distribution=multi_worker: enas-rank runs on one machine (none or mirrored)")
     if os.path.abspath(config.output_dir) == os.path.abspath(config.search_dir):
         raise ConfigError("--output_dir: must differ from --search_dir (the search's files stay untouched)")
-    search_config, space, task, strategy = load_search(config.search_dir)
+    distribution = {name: getattr(config, name) for name in ("distribution", "devices", "logical_cpu_devices")}
+    search_config, space, task, strategy = load_search(config.search_dir, **distribution)
     os.makedirs(config.output_dir, exist_ok=True)
     settings = {key: value for key, value in dataclasses.asdict(config).items()
-                if key not in ("search_dir", "output_dir", "progress")}
+                if key not in ("search_dir", "output_dir", "progress", "distribution", "devices",
+                               "logical_cpu_devices")}
     settings["search_dir"] = os.path.abspath(config.search_dir)
     state_path = os.path.join(config.output_dir, STATE_FILE)
     state = _check_resumable(state_path, settings)

@@ -28,7 +28,8 @@ RUN_DIRS = {CHECKPOINT_DIR: ("checkpoint", "ckpt-"), "tensorboard": ("events.out
 # Run-section fields that may change between a run and its resumption.
 _RESUMABLE_RUN_FIELDS = {"num_epochs", "reset_output_dir", "log_every", "eval_every_epochs", "progress",
                          "derive_num_samples", "derive_top_k", "derive_num_batches", "max_eval_batches",
-                         "jit_compile", "output_dir", "checkpoint_every_steps", "checkpoint_every_minutes"}
+                         "jit_compile", "output_dir", "checkpoint_every_steps", "checkpoint_every_minutes",
+                         "distribution", "devices", "logical_cpu_devices"}
 
 
 def atomic_write_json(path: str, value: Any) -> None:

@@ -26,7 +26,7 @@ import numpy as np
 from enas.config import Config
 from enas.spaces import get_space
 from enas.strategies import make_strategy
-from enas.trainers import run_dir
+from enas.trainers import distribute, run_dir
 from enas.trainers.health import HealthMonitor
 from enas.trainers.loop import EpochLoop
 from enas.trainers.tasks import make_search_task
@@ -54,6 +54,7 @@ class SearchRun(EpochLoop):
     after_steps_phase = "strategy"
 
     def __init__(self, config: Config, data=None):
+        config = distribute.start(config)  # --distribution: the strategy first; workers but the chief write elsewhere
         self.config = config.validate()
         self.space = get_space(config.child.search_for)
         self.space.reward_bn(config.search)  # an unsupported reward mode fails before anything is written

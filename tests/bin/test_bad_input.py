@@ -57,6 +57,11 @@ FLAG_CASES = [
     ("train", ["--baseline=ptb_final_smoke", "--output_dir={tmp}/run", "--child_lr=-0.5"], "--child_lr: must be > 0"),
     ("train", [FINAL, "--output_dir={tmp}/file"], "is a file"),
     ("train", [FINAL, "--output_dir={tmp}/run", "--num_epochs=x"], "--num_epochs=x"),
+    ("search", [SEARCH, "--output_dir={tmp}/run", "--distribution=multi_worker"], "needs the TF_CONFIG environment"),
+    ("train", [FINAL, "--output_dir={tmp}/run", "--distribution=several"], "--distribution: must be one of none"),
+    ("search", [SEARCH, "--output_dir={tmp}/run", "--devices=GPU:0"], "--devices: is for --distribution=mirrored"),
+    ("search", [SEARCH, "--output_dir={tmp}/run", "--logical_cpu_devices=-1"], "--logical_cpu_devices: must be >= 0"),
+    ("rank", ["--search_dir={tmp}/x", "--output_dir={tmp}/y", "--distribution=multi_worker"], "TF_CONFIG"),
     ("derive", [], "--output_dir: required"),
     ("derive", ["--output_dir={tmp}/none"], "config.json is missing"),
     ("derive", ["--output_dir={tmp}/file"], "is a file"),
@@ -133,6 +138,8 @@ def test_errors_found_after_tensorflow_loads_exit_2_in_process(workdir, capsys, 
         # A real run's directory: a reset with a bad dataset deletes nothing (the data loads first).
         ("search", [SEARCH, "--output_dir={tmp}/old_run", "--reset_output_dir", "--dataset=bogus"], "bogus"),
         ("search", [SEARCH, "--output_dir={tmp}/s", "--child_out_filters=3000000"], "out of memory"),
+        ("search", [SEARCH, "--output_dir={tmp}/s", "--distribution=mirrored", "--devices=GPU:7"],
+         "--devices: GPU:7 does not exist on this machine"),
         ("describe", ["--baseline=ptb_final_smoke", "--child_fixed_arc=0 0 9"], "token"),
         ("data_check", ["--dataset=ptb", "--data_dir={tmp}/nothing"], "ptb"),
         ("data_check", ["--dataset=imagenet"], "unknown dataset 'imagenet'"),
@@ -148,6 +155,30 @@ def test_errors_found_after_tensorflow_loads_exit_2_in_process(workdir, capsys, 
         _assert_one_error(status, stderr, expected)
     assert _snapshot(workdir) == before
     assert not os.path.exists(workdir / "s") or not os.listdir(workdir / "s")  # no config.json of a failed start
+
+
+def test_distribution_errors_exit_2_and_write_nothing(workdir):
+    """Errors found once TensorFlow starts (logical devices need a fresh process each)."""
+    two = ["--distribution=mirrored", "--logical_cpu_devices=2"]
+    bad_cluster = dict(ENV, TF_CONFIG=json.dumps({"cluster": {"worker": ["127.0.0.1:1"]},
+                                                  "task": {"type": "worker", "index": 3}}))
+    cases = [
+        (ENV, "search", [SEARCH, "--output_dir={tmp}/s", *two, "--batch_size=31"],
+         "--batch_size=31 does not split over 2 replicas"),
+        (ENV, "train", ["--baseline=ptb_final_smoke", "--output_dir={tmp}/t", *two], "language model"),
+        (ENV, "search", [SEARCH, "--output_dir={tmp}/s", *two, "--child_sync_bn"], "--child_sync_bn"),
+        (ENV, "search", [SEARCH, "--output_dir={tmp}/s", *two, "--search_strategy=darts"], "runs on one device"),
+        (dict(ENV, TF_CONFIG="{not json"), "search", [SEARCH, "--output_dir={tmp}/s", "--distribution=multi_worker"],
+         "TF_CONFIG is not valid JSON"),
+        (bad_cluster, "search", [SEARCH, "--output_dir={tmp}/s", "--distribution=multi_worker"],
+         "is not a worker of its cluster"),
+    ]
+    before = _snapshot(workdir)
+    for env, binary, args, expected in cases:
+        result = subprocess.run([sys.executable, "-m", f"enas.bin.{binary}", *[a.format(tmp=workdir) for a in args]],
+                                capture_output=True, text=True, env=env, timeout=300, check=False, cwd=str(workdir))
+        _assert_one_error(result.returncode, result.stderr, expected)
+    assert _snapshot(workdir) == before
 
 
 def test_help_shows_the_binarys_flags_and_the_baselines():

@@ -1,0 +1,130 @@
+"""Child step time on one device, under a one-replica strategy and on N replicas, at equal global batch.
+
+Each column is a fresh process (logical CPU devices are fixed when TensorFlow starts) that builds the
+search task of a smoke baseline (``cifar10_macro_search_smoke``: the embedded images, global batch
+32) exactly as ``enas-search`` does, then times ``--steps`` child training steps (after ``--warmup``
+steps that trace and warm the caches), a fresh controller architecture each step, and the same number
+of reward passes. Columns:
+
+* ``none``: ``--distribution=none`` (no strategy anywhere);
+* ``mirrored x1``: ``--distribution=mirrored`` on one device: the cost of the strategy itself;
+* ``mirrored xN``: N logical CPU devices (``--logical_cpu_devices=N``), the global batch split over them.
+
+    .venv/bin/python bench/distributed.py                       # macro smoke, 1 vs 2 replicas
+    .venv/bin/python bench/distributed.py --space micro --replicas 2 --steps 30
+
+On CPU logical devices share the same cores, so N replicas cannot be faster than one; what this shows is
+the strategy's overhead (``mirrored x1`` against ``none``) and the cost of the split. On a GPU host pass
+``--devices`` lists instead (not measured here: no GPU was available).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BASELINES = {"macro": "cifar10_macro_search_smoke", "micro": "cifar10_micro_search_smoke"}
+
+
+def _child(args) -> None:
+    """Times steps in this process and prints one JSON line."""
+    from absl import flags
+
+    from enas import flags as enas_flags
+    from enas.flags import baseline_path
+
+    enas_flags.define_flags()
+    argv = ["bench", f"--flagfile={baseline_path(BASELINES[args.space])}", "--output_dir=/tmp/unused",
+            f"--distribution={args.distribution}", f"--logical_cpu_devices={args.logical}"]
+    if args.devices:
+        argv.append(f"--devices={args.devices}")
+    flags.FLAGS(argv)
+    config = enas_flags.configs_from_flags(flags.FLAGS)
+
+    from enas.trainers import distribute
+
+    distribute.start(config)
+    import keras
+
+    from enas.spaces import get_space
+    from enas.strategies import make_strategy
+    from enas.trainers.tasks import make_search_task
+
+    keras.utils.set_random_seed(0)
+    space = get_space(config.child.search_for)
+    task = make_search_task(space, config)
+    strategy = make_strategy(space, config)
+    task.begin_epoch(0)
+    train, reward = [], []
+    for index in range(args.warmup + args.steps):
+        if index and index % task.steps_per_epoch() == 0:
+            task.begin_epoch(index // task.steps_per_epoch())
+        arc = strategy.propose()
+        start = time.perf_counter()
+        task.train_step(arc)
+        middle = time.perf_counter()
+        task.reward(arc)
+        end = time.perf_counter()
+        if index >= args.warmup:
+            train.append(middle - start)
+            reward.append(end - middle)
+    replicas = 1 if distribute.current(config.run) is None else distribute.current(config.run).num_replicas
+    print(json.dumps({"train_ms": 1000 * statistics.median(train), "reward_ms": 1000 * statistics.median(reward),
+                      "replicas": replicas, "batch": config.data.batch_size}))
+
+
+def _measure(args, distribution: str, logical: int, devices: str = "") -> dict:
+    command = [sys.executable, os.path.abspath(__file__), "--child", "--space", args.space, "--steps",
+               str(args.steps), "--warmup", str(args.warmup), "--distribution", distribution, "--logical",
+               str(logical), "--devices", devices]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3",
+               PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    if result.returncode != 0:
+        raise SystemExit(f"{distribution} x{logical}: failed\n{result.stderr[-2000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--space", choices=sorted(BASELINES), default="macro")
+    parser.add_argument("--replicas", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=1, help="measure each column this many times (median)")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--distribution", default="none", help=argparse.SUPPRESS)
+    parser.add_argument("--logical", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--devices", default="", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        _child(args)
+        return
+    columns = {"none": ("none", 0, ""), "mirrored x1": ("mirrored", 1, ""),
+               f"mirrored x{args.replicas}": ("mirrored", args.replicas, "")}
+    runs = {name: [] for name in columns}
+    for _ in range(args.repeats):  # columns interleaved: a shared machine's load drifts
+        for name, (distribution, logical, devices) in columns.items():
+            runs[name].append(_measure(args, distribution, logical, devices))
+    results = {}
+    for name, measured in runs.items():
+        results[name] = {key: statistics.median(run[key] for run in measured) for key in ("train_ms", "reward_ms")}
+        results[name]["replicas"] = measured[0]["replicas"]
+        batch = measured[0]["batch"]
+    print(f"{args.space} smoke search, global batch {batch}, median of {args.steps} steps, {os.cpu_count()} CPU cores")
+    print(f"{'':24s}" + "".join(f"{name:>16s}" for name in results))
+    for key, label in (("replicas", "replicas"), ("train_ms", "child step ms"), ("reward_ms", "reward pass ms")):
+        print(f"{label:24s}" + "".join(f"{row[key]:>16.1f}" if key != "replicas" else f"{row[key]:>16d}"
+                                       for row in results.values()))
+    base = results["none"]["train_ms"]
+    print(f"{'child step vs none':24s}" + "".join(f"{row['train_ms'] / base - 1:>+16.1%}" for row in results.values()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,314 @@
+"""Search and final training on several devices and machines (``--distribution``), with tf.distribute.
+
+``--distribution=none`` (the default) puts no strategy anywhere: :func:`current` returns None and every
+task keeps its single-device functions. ``mirrored`` is a ``tf.distribute.MirroredStrategy`` over the
+devices of one machine (``--devices``), ``multi_worker`` a ``MultiWorkerMirroredStrategy`` over the
+``TF_CONFIG`` cluster, the same command running on every worker.
+
+How a distributed run works:
+
+* The child's weights and optimizer are created under the strategy's scope
+  (:func:`scope`, entered by ``enas.trainers.tasks``), so every replica holds a mirrored copy.
+* Every compiled step keeps its single-device signature: it takes the *global* batch
+  (``--batch_size``) and the architecture tokens as tensors. Inside, ``strategy.run`` gives each
+  replica its contiguous slice of the batch (replica ``r`` of ``N``: rows ``[r*B/N, (r+1)*B/N)``;
+  uneven evaluation batches are split as evenly as possible) and the same tokens, so every replica
+  trains the same architecture and one traced graph still serves every architecture. Every worker
+  reads the same, deterministic global batch stream and computes on its own replicas' slices only;
+  positions in the stream are the single-device ones, so resuming needs nothing new. (Chosen over
+  ``experimental_distribute_dataset``: the reward, evaluation and derivation passes score single
+  batches, and the steps keep their input signatures and one trace; the cost is that every device
+  receives the whole global batch before slicing it.)
+* Batch norms use each replica's own share of the batch, unless ``--child_sync_bn`` builds them with
+  Keras' ``synchronized=True`` (final training only: a shared child's batch norms sit inside the
+  architecture switch, and ``merge_call`` cannot run inside control flow).
+* Losses are scaled for the global batch: each replica's cross-entropy is summed and divided by the
+  global batch size, the L2 term is added once per replica divided by ``N``; gradients are summed over
+  replicas (all-reduce), then clipped and applied once. Reported losses, correct counts and rewards are
+  summed over replicas, so they are the global-batch values a single device would report.
+* The controller (or any search strategy) is not distributed: each worker keeps its own copy, created
+  with the same seed, sampling from the same checkpointed stream. The rewards it is fed are computed
+  by the replicated evaluation step and reduced over every replica of every worker, so all workers
+  receive identical rewards, make identical REINFORCE updates and sample identical architectures,
+  with no extra communication.
+* Only the chief (worker 0) writes the output directory; the others write their config, logs and
+  checkpoints to a temporary directory deleted at exit (:func:`worker_output_dir`) and restore from the
+  chief's checkpoints (the output directory must be on storage every worker can read to resume).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+from typing import Callable, Optional, Sequence
+
+import tensorflow as tf
+
+from enas.errors import ConfigError
+
+_REDUCE = {"sum": tf.distribute.ReduceOp.SUM, "mean": tf.distribute.ReduceOp.MEAN}
+# The one strategy of this process, with the settings it was made for (a strategy cannot be remade:
+# a multi-worker one owns a server, logical devices are fixed once TensorFlow starts).
+_CURRENT: dict = {}
+
+
+class Distribution:
+    """A ``tf.distribute`` strategy and what the tasks need of it.
+
+    Args:
+      strategy: a ``MirroredStrategy`` or ``MultiWorkerMirroredStrategy``.
+      kind: ``mirrored`` or ``multi_worker``.
+    """
+
+    def __init__(self, strategy, kind: str):
+        self.strategy, self.kind = strategy, kind
+        self.num_replicas = int(strategy.num_replicas_in_sync)
+
+    def scope(self):
+        return self.strategy.scope()
+
+    def replicate(self, fn: Callable, reductions: Sequence[str], batch_args: int = 2) -> Callable:
+        """``fn`` run on every replica, its first ``batch_args`` arguments (global batches) sliced per
+        replica, the others (architecture, flags) given whole; its outputs reduced over every replica
+        with ``reductions`` (``sum`` or ``mean``, one per output). Call the result inside a ``tf.function``."""
+        strategy, count = self.strategy, self.num_replicas
+        ops = [_REDUCE[name] for name in reductions]
+
+        def per_replica(*args):
+            replica = tf.cast(tf.distribute.get_replica_context().replica_id_in_sync_group, tf.int32)
+            sliced = [_replica_slice(value, replica, count) for value in args[:batch_args]]
+            return fn(*sliced, *args[batch_args:])
+
+        def run(*args):
+            outputs = strategy.run(per_replica, args=args)
+            single = not isinstance(outputs, (tuple, list))
+            outputs = (outputs,) if single else tuple(outputs)
+            reduced = [strategy.reduce(op, value, axis=None) for op, value in zip(ops, outputs)]
+            return reduced[0] if single else tuple(reduced)
+
+        return run
+
+    def train_step(self, model, optimizer, forward: Callable, child, global_batch: int,
+                   aux_weight: float) -> Callable:
+        """The replicated SGD step of an image child: ``(images, labels, *extra) -> (loss, accuracy,
+        grad_norm)`` on the global batch, as the single-device step computes it."""
+        count = self.num_replicas
+
+        def replica_step(images, labels, *extra):
+            variables = model.trainable_variables
+            with tf.GradientTape() as tape:
+                outputs = forward(images, *extra)
+                logits, aux_logits = (outputs[0], outputs[1]) if isinstance(outputs, (list, tuple)) else (outputs, None)
+                loss = _summed_cross_entropy(labels, logits) / global_batch
+                total = loss
+                if aux_logits is not None:
+                    total += aux_weight * _summed_cross_entropy(labels, aux_logits) / global_batch
+                if child.l2_reg > 0:  # added on every replica, so each adds 1/N of it
+                    total += child.l2_reg / count * tf.add_n([tf.reduce_sum(tf.square(v)) for v in variables])
+            grads = tape.gradient(total, variables)
+            grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
+            grads = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, grads)
+            grad_norm = tf.linalg.global_norm(grads)
+            if child.grad_bound > 0:
+                grads, _ = tf.clip_by_global_norm(grads, child.grad_bound, use_norm=grad_norm)
+            with gradients_already_summed(optimizer):
+                optimizer.apply_gradients(zip(grads, variables))
+            predictions = tf.argmax(logits, axis=-1, output_type=tf.int32)
+            correct = tf.reduce_sum(tf.cast(tf.equal(predictions, labels), tf.float32))
+            return loss, correct, grad_norm
+
+        replicated = self.replicate(replica_step, ("sum", "sum", "mean"))
+
+        def step(images, labels, *extra):
+            loss, correct, grad_norm = replicated(images, labels, *extra)
+            return loss, correct / tf.cast(tf.shape(labels)[0], tf.float32), grad_norm
+
+        return step
+
+
+def _summed_cross_entropy(labels, logits):
+    import keras  # pylint: disable=import-outside-toplevel
+
+    return tf.reduce_sum(keras.ops.sparse_categorical_crossentropy(labels, logits, from_logits=True))
+
+
+def _replica_slice(value, replica, count: int):
+    """Rows ``[size * r // N, size * (r + 1) // N)`` of ``value``: replica ``r``'s share of a batch."""
+    size = tf.shape(value)[0]
+    return value[(size * replica) // count:(size * (replica + 1)) // count]
+
+
+@contextlib.contextmanager
+def gradients_already_summed(optimizer):
+    """Inside the block ``optimizer`` (an :class:`enas.trainers.optimizers.MomentumSGD`) applies the
+    gradients it is given without summing them over replicas again (they were, before clipping)."""
+    previous = getattr(optimizer, "gradients_summed", False)
+    optimizer.gradients_summed = True
+    try:
+        yield
+    finally:
+        optimizer.gradients_summed = previous
+
+
+def replicate(distribution: Optional[Distribution], fn: Callable, reductions: Sequence[str],
+              batch_args: int = 2) -> Callable:
+    """:meth:`Distribution.replicate`, or ``fn`` itself without a distribution."""
+    return fn if distribution is None else distribution.replicate(fn, reductions, batch_args)
+
+
+def scope(distribution: Optional[Distribution]):
+    """The strategy's scope (a no-op without a distribution)."""
+    return contextlib.nullcontext() if distribution is None else distribution.scope()
+
+
+# -- making the strategy -----------------------------------------------------------------------------
+def _settings(section) -> tuple:
+    return (section.distribution, section.devices, section.logical_cpu_devices)
+
+
+def configure_logical_cpus(count: int) -> None:
+    """Splits the first CPU into ``count`` logical devices; must run before TensorFlow initialises."""
+    if count <= 0:
+        return
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    existing = tf.config.get_logical_device_configuration(cpu)
+    if existing and len(existing) == count:
+        return
+    try:
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * count)
+    except RuntimeError:
+        raise ConfigError(f"--logical_cpu_devices={count}: TensorFlow has already started in this process "
+                          "(logical devices can only be set before its first operation); set it in a new "
+                          "process") from None
+
+
+def _device_name(text: str) -> str:
+    name = text.strip().upper().replace("/DEVICE:", "").lstrip("/")
+    kind, _, index = name.rpartition(":")
+    if kind not in ("CPU", "GPU") or not index.isdigit():
+        raise ConfigError(f"--devices: {text.strip()!r} is not a device name (expected e.g. GPU:0 or CPU:1)")
+    return f"/device:{kind}:{int(index)}"
+
+
+def _mirrored_devices(section) -> list[str]:
+    available = {f"/device:{d.device_type}:{d.name.rsplit(':', 1)[1]}" for d in tf.config.list_logical_devices()}
+    if section.devices:
+        devices = [_device_name(text) for text in section.devices.split(",") if text.strip()]
+        missing = [device for device in devices if device not in available]
+        if missing:
+            def names(items):
+                return ", ".join(sorted(item.replace("/device:", "") for item in items))
+            raise ConfigError(f"--devices: {names(missing)} does not exist on this machine (available: "
+                              f"{names(available)})")
+        if len(set(devices)) != len(devices):
+            raise ConfigError(f"--devices: a device is listed twice in {section.devices!r}")
+        return devices
+    gpus = sorted(d for d in available if ":GPU:" in d)
+    if gpus:
+        return gpus
+    cpus = sorted((d for d in available if ":CPU:" in d), key=lambda d: int(d.rsplit(":", 1)[1]))
+    return cpus if section.logical_cpu_devices else cpus[:1]
+
+
+def current(section, batch_sizes: Sequence[int] = ()) -> Optional[Distribution]:
+    """The process's :class:`Distribution` for ``section`` (a RunConfig or RankConfig); None for ``none``.
+
+    Made on first use (logical CPU devices first) and kept: every later call must ask for the same
+    settings. ``batch_sizes``: training batches that must split evenly over the replicas.
+    """
+    settings = _settings(section)
+    if settings[0] == "none":
+        configure_logical_cpus(section.logical_cpu_devices)
+        return None
+    if _CURRENT and _CURRENT["settings"] != settings:
+        raise ConfigError(f"--distribution: this process already runs {_CURRENT['settings'][0]} with other devices; "
+                          "one distribution per process")
+    if not _CURRENT:
+        configure_logical_cpus(section.logical_cpu_devices)
+        if settings[0] == "mirrored":
+            strategy = tf.distribute.MirroredStrategy(devices=_mirrored_devices(section))
+        else:
+            resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
+            strategy = tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver)
+        _CURRENT.update(settings=settings, distribution=Distribution(strategy, settings[0]))
+    distribution = _CURRENT["distribution"]
+    for size in batch_sizes:
+        if size % distribution.num_replicas:
+            raise ConfigError(f"--batch_size={size} does not split over {distribution.num_replicas} replicas; "
+                              f"use a multiple of {distribution.num_replicas} (it is the global batch)")
+    return distribution
+
+
+def is_chief(section) -> bool:
+    """Whether this process writes the output directory (always, except multi-worker non-chiefs). The
+    chief is the ``chief`` task, or worker 0 of a cluster without one."""
+    if section.distribution != "multi_worker":
+        return True
+    value = json.loads(os.environ.get("TF_CONFIG", "{}"))
+    task, cluster = value.get("task", {}), value.get("cluster", {})
+    return task.get("type") == "chief" or (task.get("type") == "worker" and task.get("index") == 0
+                                           and "chief" not in cluster)
+
+
+# scratch directory of a non-chief worker -> the chief's output directory it resumes from (None: it
+# starts over with the chief, --reset_output_dir).
+_SCRATCH: dict = {}
+_SCRATCH_OF: dict = {}  # the chief's output directory -> this worker's scratch directory
+
+
+def worker_output_dir(output_dir: str, section) -> str:
+    """Where this process writes: ``output_dir`` on the chief, a fresh temporary directory (deleted at
+    exit) on the other workers of a multi-worker run."""
+    if is_chief(section):
+        return output_dir
+    if output_dir in _SCRATCH_OF:  # one per output directory and process
+        return _SCRATCH_OF[output_dir]
+    scratch = tempfile.mkdtemp(prefix="enas-worker-")
+    atexit.register(shutil.rmtree, scratch, True)
+    _SCRATCH[scratch] = None if getattr(section, "reset_output_dir", False) else output_dir
+    _SCRATCH_OF[output_dir] = scratch
+    return scratch
+
+
+def chief_checkpoints(output_dir: str) -> Optional[str]:
+    """The chief's checkpoint directory a non-chief worker writing to ``output_dir`` restores from;
+    None everywhere else (a run restores its own checkpoints)."""
+    chief = _SCRATCH.get(output_dir)
+    return os.path.join(chief, "checkpoints") if chief else None
+
+
+def worker_config(config):
+    """``config`` with ``run.output_dir`` replaced by :func:`worker_output_dir` (a Config)."""
+    if is_chief(config.run):
+        return config
+    run = dataclasses.replace(config.run, output_dir=worker_output_dir(config.run.output_dir, config.run))
+    return config.replace(run=run)
+
+
+def start(config):
+    """What a run does first (``SearchRun``, ``FinalRun``): validates ``config``, makes the process's
+    strategy (before any TensorFlow operation, for ``--logical_cpu_devices``) and returns ``config``
+    with the output directory this worker writes (:func:`worker_config`). A no-op for ``none``."""
+    if config.run.distribution == "none" and not config.run.logical_cpu_devices:
+        return config
+    config.validate()
+    current(config.run, [config.data.batch_size])
+    return worker_config(config)
+
+
+def check_supported(space, config, search: bool) -> None:
+    """Refuses what has no replicated form: the language model, and synchronized batch norm in a
+    shared (search) child."""
+    section = config.run
+    if section.distribution != "none" and space.task != "image":
+        raise ConfigError(f"--distribution={section.distribution}: only the image spaces (macro, micro) run "
+                          f"distributed; the {space.name} language model runs with --distribution=none")
+    if search and config.child.sync_bn:
+        raise ConfigError("--child_sync_bn: a shared child's batch norms sit inside the architecture switch, where "
+                          "tf.distribute cannot all-reduce their statistics (merge_call in control flow); it applies "
+                          "to final training (enas-train). Search replicas normalise with their own share of the batch")

@@ -1,0 +1,152 @@
+"""``--distribution``: mirrored replicas on logical CPU devices and a two-process multi-worker cluster on
+loopback ports (no GPU was available where these were written).
+
+Logical devices and multi-worker strategies exist only when set up before TensorFlow starts, so every
+distributed run is its own process (``distributed_run.py``), each a few seconds to a minute on two cores.
+"""
+
+import glob
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+RUNNER = os.path.join(os.path.dirname(__file__), "distributed_run.py")
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _env(**extra):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env.pop("TF_CONFIG", None)
+    env.update(extra)
+    return env
+
+
+def _start(spec, out, **env):
+    return subprocess.Popen([sys.executable, RUNNER, json.dumps(spec), str(out)], env=_env(**env),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _finish(process, out, timeout=600):
+    output, _ = process.communicate(timeout=timeout)
+    assert process.returncode == 0, output[-3000:]
+    with open(out) as handle:
+        return json.load(handle)
+
+
+def _run(spec, out, **env):
+    return _finish(_start(spec, out, **env), out)
+
+
+def _free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for sock in sockets:
+        sock.bind(("127.0.0.1", 0))
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
+def _tf_config(ports, index):
+    return json.dumps({"cluster": {"worker": [f"127.0.0.1:{port}" for port in ports]},
+                       "task": {"type": "worker", "index": index}})
+
+
+def test_mirrored_search_on_two_replicas_follows_the_single_device_search(tmp_path):
+    """Global batch 16 on 2 replicas of 8 vs 16 on one device: the same sampled architectures, losses
+    close. (Not bit-equal: a search child's batch norms use each replica's own statistics, since they sit
+    inside the architecture switch; see --child_sync_bn. For the same reason derivation's one-batch
+    scores, and so the derived architecture, may differ.)"""
+    base = dict(kind="search", space="macro", num_epochs=1, steps=3)
+    single = _run({**base, "output_dir": str(tmp_path / "one")}, tmp_path / "one.json")
+    double = _run({**base, "output_dir": str(tmp_path / "two"), "distribution": "mirrored",
+                   "logical_cpu_devices": 2}, tmp_path / "two.json")
+    assert double["num_replicas"] == 2
+    assert double["archs"] == single["archs"]  # the controller's stream does not depend on the replicas
+    np.testing.assert_allclose(double["losses"], single["losses"], rtol=0.05)
+    # Rewards are fractions of the whole 16-example reward batch (counts reduced over both replicas);
+    # per-replica batch statistics make them differ from the one-device ones: only their form is checked.
+    assert len(double["rewards"]) == len(single["rewards"]) == 4  # 2 updates of 2 samples
+    assert all(0 <= r <= 1 and abs(16 * r - round(16 * r)) < 1e-6 for r in double["rewards"])
+    # one trace of each step under the strategy, whatever architecture it is given
+    assert double["traces"] == {"train": 1, "eval": 1}, double["traces"]
+
+
+def test_mirrored_final_training_matches_the_single_device_run(tmp_path):
+    """A fixed child has no switch: with --child_sync_bn its 2-replica training is the 1-device one."""
+    base = dict(kind="final", space="macro", num_epochs=1, steps=3, arc="1 3 1", sync_bn=True)
+    single = _run({**base, "output_dir": str(tmp_path / "one")}, tmp_path / "one.json")
+    double = _run({**base, "output_dir": str(tmp_path / "two"), "distribution": "mirrored",
+                   "logical_cpu_devices": 2}, tmp_path / "two.json")
+    assert double["traces"] == {"train": 1}
+    logs = [json.loads((tmp_path / name / "train_log.jsonl").read_text().splitlines()[-1]) for name in ("one", "two")]
+    np.testing.assert_allclose(logs[1]["train_loss"], logs[0]["train_loss"], rtol=2e-5)  # measured: 4.5e-6
+    # evaluation uses the moving statistics, which drift apart in the last float bits: at chance level
+    # (3 steps) one example of 100 may flip
+    for key in ("valid_loss", "test_loss"):
+        np.testing.assert_allclose(double["metrics"][key], single["metrics"][key], rtol=5e-3, err_msg=key)
+    for key in ("valid_accuracy", "test_accuracy"):
+        assert abs(double["metrics"][key] - single["metrics"][key]) <= 0.02, key
+
+
+def _multi_worker(tmp_path, name, **spec):
+    ports = _free_ports(2)
+    scratch = [tmp_path / f"tmp{index}" for index in range(2)]
+    for path in scratch:
+        path.mkdir(exist_ok=True)
+    spec = {**dict(kind="search", space="macro", num_epochs=1, steps=3, output_dir=str(tmp_path / name),
+                   distribution="multi_worker"), **spec}
+    outs = [tmp_path / f"{name}{index}.json" for index in range(2)]
+    processes = [_start(spec, outs[index], TF_CONFIG=_tf_config(ports, index), TMPDIR=str(scratch[index]))
+                 for index in range(2)]
+    return processes, outs, scratch
+
+
+def test_two_workers_sample_the_same_architectures_and_only_the_chief_writes(tmp_path):
+    processes, outs, scratch = _multi_worker(tmp_path, "run")
+    chief, other = (_finish(process, out) for process, out in zip(processes, outs))
+    assert chief["num_replicas"] == other["num_replicas"] == 2
+    assert chief["archs"] == other["archs"] and len(chief["archs"]) >= 3  # every child step of the run
+    assert chief["rewards"] == other["rewards"]  # reduced over both workers before REINFORCE
+    for mine, theirs in zip(chief["controller"], other["controller"]):
+        np.testing.assert_array_equal(mine, theirs)
+    assert chief["derived"]["best"] == other["derived"]["best"]
+    written = sorted(os.listdir(tmp_path / "run"))
+    assert {"config.json", "search_log.jsonl", "derived.json", "checkpoints", "tensorboard"} <= set(written)
+    assert not glob.glob(str(scratch[1] / "enas-worker-*"))  # the other worker's scratch is gone
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=False, reason=(
+    "known gap: after kill -9 and a restart both workers resume from the chief's checkpoint, agree with each "
+    "other and train the child exactly as the uninterrupted run (same epoch losses and validation accuracy), "
+    "but the rewards of the controller phase after the restart differed (mean reward 0.078 vs 0.0625 in the one "
+    "measurement), so derivation scores and controller weights (2.8e-5) differ slightly; not yet explained"))
+def test_killed_worker_then_restart_resumes_like_one_device(tmp_path):
+    """kill -9 of the second worker mid-epoch (the chief then stops too), both restarted: the run resumes
+    from the chief's last checkpoint and ends as an uninterrupted one does."""
+    processes, outs, _ = _multi_worker(tmp_path, "run", num_epochs=2, checkpoint_every_steps=1)
+    deadline = time.time() + 400
+    log = tmp_path / "run" / "search_log.jsonl"
+    while time.time() < deadline and not (log.exists() and log.read_text().strip()):
+        time.sleep(1)
+    assert log.exists(), "the first epoch never ended"
+    processes[1].send_signal(signal.SIGKILL)
+    processes[1].wait()
+    processes[0].kill()
+    processes[0].wait()
+    processes, outs, _ = _multi_worker(tmp_path, "run", num_epochs=2, checkpoint_every_steps=1)
+    chief, other = (_finish(process, out) for process, out in zip(processes, outs))
+    assert chief["archs"] == other["archs"]
+    reference = _multi_worker(tmp_path, "reference", num_epochs=2, checkpoint_every_steps=1)
+    expected = [_finish(process, out) for process, out in zip(reference[0], reference[1])][0]
+    assert chief["derived"]["best"] == expected["derived"]["best"]
+    for mine, theirs in zip(chief["controller"], expected["controller"]):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-6)
