@@ -12,6 +12,7 @@ uninterrupted one would. :class:`enas.trainers.search.SearchRun` and
 
 from __future__ import annotations
 
+import abc
 import math
 import os
 from typing import Any, Mapping
@@ -28,7 +29,7 @@ from enas.trainers.timing import EpochTimer
 BASE_COUNTERS = ("epoch", "step_in_epoch", "global_step")
 
 
-class EpochLoop:
+class EpochLoop(abc.ABC):
     """Drives ``task`` for ``config.run.num_epochs`` epochs with interruption-safe checkpoints.
 
     Subclasses set :attr:`log_name` and :attr:`summary_prefix`, call :meth:`_open` once their task
@@ -63,25 +64,25 @@ class EpochLoop:
     _sums_key = "epoch_sums"
 
     # -- hooks ------------------------------------------------------------------------------------
+    @abc.abstractmethod
     def train_step(self) -> Mapping[str, float]:
         """One training step of the task; returns at least ``loss`` and ``lr``."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def accumulate(self, metrics: Mapping[str, float]) -> None:
         """Adds one step's metrics to the epoch sums."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def nonfinite_message(self, epoch: int, step: int, metrics: Mapping[str, float]) -> str:
         """The error of a non-finite loss at ``step`` of ``epoch`` (what to do included)."""
-        raise NotImplementedError
 
     def after_steps(self, epoch: int, guard) -> None:
         """Runs after an epoch's training steps, before its log line (a search's strategy phase)."""
 
+    @abc.abstractmethod
     def epoch_record(self, epoch: int) -> dict[str, Any]:
         """The epoch's log line (evaluation included, timed in the ``eval`` phase), from the sums; the
         loop adds ``seconds`` and the ``time_*`` keys."""
-        raise NotImplementedError
 
     # -- the loop ---------------------------------------------------------------------------------
     def run_epochs(self) -> None:

@@ -78,7 +78,7 @@ def test_save_and_load_give_identical_predictions(model, tmp_path):
 
 def test_every_op_builds_and_unused_reductions_are_left_out():
     arc = macro.MacroArc.from_string("4 | 0 0 | 1 0 0 | 2 0 0 0 | 3 0 0 0 0 | 5 0 0 0 0 0")
-    child = macro.build_fixed_child(arc, ChildConfig(num_layers=6, out_filters=4), 10, SHAPE)
+    child = macro.build_fixed_child(arc, ChildConfig(num_layers=6, out_filters=4, num_branches=6), 10, SHAPE)
     # No skips: only the newest layer is reduced at each pool layer (1 and 3).
     assert sorted(layer.name for layer in child.layers if layer.name.startswith("reduce")) == ["reduce1_2", "reduce3_4"]
     assert child(np.zeros((1,) + SHAPE, "float32")).shape == (1, 10)
