@@ -253,6 +253,24 @@ class SharedMicroChild(keras.Model):
     def call(self, images, arc, training=None, dropout=None):
         return self.forward(images, ops.convert_to_tensor(arc, "int32"), training, dropout)
 
+    def _cells(self, images, run_cell, training):
+        """The stem and the cells, each cell run by ``run_cell(cell, [h_{i-2}, h_{i-1}], is_reduction)``
+        (single path or mixture); returns the pooled features and the aux logits (None without them)."""
+        aux_logits = None
+        x = self.stem_bn(self.stem_conv(images))
+        layers = [x, x]
+        reductions = iter(self.input_reductions)
+        for cell_id, cell in enumerate(self.cells):
+            is_reduction = cell_id in self.reduction_ids
+            if is_reduction:
+                x = next(reductions)(x, training=True)
+                layers = [layers[-1], x]
+            x = run_cell(cell, layers, is_reduction)
+            layers = [layers[-1], x]
+            if self.aux_head is not None and training is True and cell_id == self.aux_cell:
+                aux_logits = self.aux_head(x)
+        return ops.mean(ops.relu(x), axis=[1, 2]), aux_logits
+
     def forward(self, images, tokens, training=None, dropout=None):
         """Logits for ``tokens``: an int32 tensor (chosen in the graph) or a tuple of ints (in Python).
 
@@ -260,21 +278,9 @@ class SharedMicroChild(keras.Model):
         ``training``) switches the head's dropout alone, batch norm being batch-statistics anyway.
         """
         normal, reduction = tokens[:4 * self.num_cells], tokens[4 * self.num_cells:]
-        aux_logits = None
-        x = self.stem_bn(self.stem_conv(images))
-        layers = [x, x]
-        reductions = iter(self.input_reductions)
-        for cell_id, cell in enumerate(self.cells):
-            if cell_id in self.reduction_ids:
-                x = next(reductions)(x, training=True)
-                layers = [layers[-1], x]
-                x = cell(layers, cell_tokens=reduction)
-            else:
-                x = cell(layers, cell_tokens=normal)
-            layers = [layers[-1], x]
-            if self.aux_head is not None and training is True and cell_id == self.aux_cell:
-                aux_logits = self.aux_head(x)
-        x = ops.mean(ops.relu(x), axis=[1, 2])
+        x, aux_logits = self._cells(
+            images, lambda cell, layers, is_reduction: cell(layers, cell_tokens=reduction if is_reduction else normal),
+            training)
         dropout = training if dropout is None else dropout
         if dropout is None or isinstance(dropout, bool):
             logits = self.classifier(self.dropout(x, training=dropout))
@@ -291,21 +297,9 @@ class SharedMicroChild(keras.Model):
         as :meth:`forward` (``(logits, aux_logits)`` for a training call with the aux head)."""
         weights = ops.cast(weights, self.compute_dtype)
         normal, reduction = weights[:4 * self.num_cells], weights[4 * self.num_cells:]
-        aux_logits = None
-        x = self.stem_bn(self.stem_conv(images))
-        layers = [x, x]
-        reductions = iter(self.input_reductions)
-        for cell_id, cell in enumerate(self.cells):
-            if cell_id in self.reduction_ids:
-                x = next(reductions)(x, training=True)
-                layers = [layers[-1], x]
-                x = cell.mixture_call(layers, reduction)
-            else:
-                x = cell.mixture_call(layers, normal)
-            layers = [layers[-1], x]
-            if self.aux_head is not None and training is True and cell_id == self.aux_cell:
-                aux_logits = self.aux_head(x)
-        x = ops.mean(ops.relu(x), axis=[1, 2])
+        x, aux_logits = self._cells(
+            images, lambda cell, layers, is_reduction: cell.mixture_call(layers, reduction if is_reduction else normal),
+            training)
         logits = self.classifier(self.dropout(x, training=training if dropout is None else dropout))
         return logits if aux_logits is None else (logits, aux_logits)
 
