@@ -28,6 +28,7 @@ A size is ``num_layers,out_filters,image_size,batch_size``. To add a space, writ
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import random
 import resource
 import statistics
@@ -112,7 +113,8 @@ def macro_steps(size, seed, breakdown=False):
 def micro_steps(size, seed, breakdown=False):
     """Shared micro child (B=5 nodes per cell) vs static search-semantics model of one random arc.
 
-    ``breakdown`` is accepted for a uniform signature; the micro comparison has no breakdown.
+    ``breakdown``: also the shared child with ``compiled_switches`` (its op and input switches as
+    compiled functions every cell calls), same weights, timed in the same rotation.
     """
     num_layers, out_filters, image_size, batch_size = size
     config = ChildConfig(search_for="micro", num_layers=num_layers, num_cells=5, out_filters=out_filters,
@@ -129,8 +131,14 @@ def micro_steps(size, seed, breakdown=False):
     description = (f"micro L={num_layers} B=5 C={out_filters} {image_size}x{image_size}x3 batch={batch_size} "
                    f"arc {arc.to_string()!r} params shared={shared.count_params():,} "
                    f"static={static.count_params():,}")
-    return {"shared": lambda: shared_step(images, labels, tokens),
-            "static": lambda: static_step(images, labels)}, description
+    steps = {"shared": lambda: shared_step(images, labels, tokens), "static": lambda: static_step(images, labels)}
+    if breakdown:  # the same shared child with --child_compiled_switches, same weights
+        compiled = micro.build_shared_child(dataclasses.replace(config, compiled_switches=True), 10, shape)
+        compiled.set_weights(shared.get_weights())
+        compiled_step = _train_step(compiled.trainable_variables, lambda x, a: compiled(x, a, training=True),
+                                    image_spec + arc_spec)
+        steps["shared, compiled switches"] = lambda: compiled_step(images, labels, tokens)
+    return steps, description
 
 
 def published_micro_cost() -> str:
@@ -304,7 +312,8 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=15, help="timed steps per model and size")
     parser.add_argument("--seed", type=int, default=0, help="seed of weights, data and architecture")
     parser.add_argument("--breakdown", action="store_true",
-                        help="also time the shared child with the optimizer on the arc's variables only")
+                        help="also time the shared child with the optimizer on the arc's variables only "
+                             "(macro), or with --child_compiled_switches (micro)")
     parser.add_argument("--mixture", action="store_true",
                         help="DARTS: time the mixture train step against the single-path step, each in a fresh "
                              "subprocess (sizes default to the search configurations)")

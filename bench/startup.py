@@ -30,9 +30,13 @@ import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BASELINES = {"macro": "cifar10_macro_search", "micro": "cifar10_micro_search", "rnn": "ptb_search"}
+BASELINES = {"macro": "cifar10_macro_search", "micro": "cifar10_micro_search", "rnn": "ptb_search",
+             "micro_compiled": "cifar10_micro_search"}
 DATA_FLAGS = {"macro": ["--dataset=embedded", "--valid_size=1000", "--batch_size=64"],
               "micro": ["--dataset=embedded", "--valid_size=1000", "--batch_size=64"],
+              # The micro search with its switches compiled once (--child_compiled_switches).
+              "micro_compiled": ["--dataset=embedded", "--valid_size=1000", "--batch_size=64",
+                                 "--child_compiled_switches"],
               # The synthetic corpus is small: batches of 8 streams (ptb_search has 128) fit its splits.
               "rnn": ["--dataset=ptb_synthetic", "--num_classes=0", "--batch_size=8", "--eval_batch_size=4"]}
 
@@ -251,7 +255,8 @@ def _print_table(columns: list[tuple[str, list]]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--spaces", default="macro,micro,rnn")
+    parser.add_argument("--spaces", default="macro,micro,micro_compiled,rnn",
+                        help=f"comma-separated, of {', '.join(BASELINES)}")
     parser.add_argument("--baseline_ref", default="", help="also measure this git ref (a temporary worktree)")
     parser.add_argument("--steps", type=int, default=2, help="child steps in the one epoch")
     parser.add_argument("--controller_steps", type=int, default=2, help="controller updates in the phase")

@@ -156,6 +156,25 @@ class FactorizedReduction(keras.layers.Layer):
         return config
 
 
+def compiled_once(fn):
+    """``fn`` as a compiled function of its own, that graphs call rather than copy.
+
+    For a computation repeated many times in a child with the same shapes and different weights
+    passed as arguments (the micro op switch of every slot of every cell with C channels): the
+    calling graph holds one call op per use instead of a copy of the body, so tracing, optimising
+    and instantiating a training step cost about one copy per distinct input shape (measured:
+    ``bench/startup.py``). On TensorFlow it is a ``tf.function`` that is not inlined into its
+    callers, traced once per concrete input shape (no shape is left free: with unknown shapes
+    TensorFlow picks other kernels, whose float32 rounding differs from the inlined graph's); on other
+    backends ``fn`` itself.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return fn
+    import tensorflow as tf  # only here, like _switch_max_pool_fn: the layers stay backend-agnostic
+
+    return tf.function(fn, experimental_attributes={"_noinline": True})
+
+
 def _plain_max_pool(x):
     return ops.max_pool(x, 3, strides=1, padding="same")
 
@@ -181,12 +200,32 @@ def _switch_max_pool_fn():
     return max_pool
 
 
-def max_pool_3x3(x, in_switch: bool = False):
-    """3x3 stride-1 SAME max pool; ``in_switch=True`` inside a ``keras.ops.switch`` branch.
+@functools.lru_cache(maxsize=None)
+def _function_max_pool_fn():
+    """:func:`_switch_max_pool_fn`'s pool as a function of its own (TensorFlow), for switches inside
+    :func:`compiled_once` functions."""
+    pool = _switch_max_pool_fn()
+    if keras.backend.backend() != "tensorflow":
+        return pool
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+    return tf.function(pool)
+
+
+def max_pool_3x3(x, in_switch: bool = False, in_function: bool = False):
+    """3x3 stride-1 SAME max pool; ``in_switch=True`` inside a ``keras.ops.switch`` branch, and
+    ``in_function=True`` too when that switch is in a :func:`compiled_once` function.
 
     On TensorFlow's CPU build, the gradient of a max pool whose forward ran in a switch branch loses
     its oneDNN kernel (measured 24 ms instead of 3.3 ms for a 64x32x32x20 batch). In a branch, the
     pool is therefore recomputed inside its own gradient, which restores the fast kernel at the cost of
     one extra pool. Elsewhere, and on other backends, it is the plain pool.
+
+    In a switch of a :func:`compiled_once` function, TensorFlow cannot differentiate that custom
+    gradient where it stands (an assertion in its cond gradient); wrapped in a function of its own it
+    can, so there the pool is that function (measured on a 64x32x32x20 batch, pool and gradient: 40 ms,
+    against 161 ms for the plain pool in such a switch).
     """
-    return _switch_max_pool_fn()(x) if in_switch else _plain_max_pool(x)
+    if not in_switch:
+        return _plain_max_pool(x)
+    return (_function_max_pool_fn() if in_function else _switch_max_pool_fn())(x)

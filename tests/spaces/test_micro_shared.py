@@ -189,3 +189,67 @@ def test_reward_dropout_keeps_dropout_on_and_batch_norm_unchanged():
     np.testing.assert_allclose(model(images, arc, training=False, dropout=True), evaluation, rtol=1e-5)
     off = micro.build_shared_child(ChildConfig(**{**config.__dict__, "reward_dropout": False}), 10, SHAPE)
     assert not off.reward_dropout
+
+
+def _step_graph_and_gradients(config, arcs, batch=4):
+    """Trace one loss-and-gradient step of a fresh shared child (seed 0), run it on ``arcs``."""
+    keras.utils.set_random_seed(0)
+    model = micro.build_shared_child(config, 10, SHAPE)
+    variables, traces = model.trainable_variables, []
+
+    @tf.function(input_signature=[tf.TensorSpec((batch,) + SHAPE, tf.float32),
+                                  tf.TensorSpec((len(arcs[0].to_tokens()),), tf.int32)])
+    def step(images, tokens):
+        traces.append(1)
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(model(images, tokens, training=True) ** 2)
+        return loss, tape.gradient(loss, variables)
+
+    images = tf.constant(_images(batch))
+    results = [step(images, tf.constant(arc.to_tokens(), tf.int32)) for arc in arcs]
+    graph = step.get_concrete_function().graph
+    return results, graph, len(traces)
+
+
+def _copied_switches(graph):
+    """The switches traced into ``graph`` itself (the loose ends' own conditionals aside)."""
+    return [op for op in graph.get_operations() if op.type in ("Case", "StatelessCase") and "loose_ends" not in op.name]
+
+
+COMPILED = ChildConfig(**{**CONFIG.__dict__, "compiled_switches": True})
+
+
+def test_compiled_switches_are_functions_traced_once_per_shape_and_called_not_copied():
+    from enas.spaces.micro import cell_ops
+
+    rng = np.random.default_rng(3)
+    arcs = [micro.random_arc(3, rng=rng) for _ in range(20)]
+    cell_ops._slot_switch.cache_clear()
+    cell_ops._pair_switch.cache_clear()
+    _, graph, traces = _step_graph_and_gradients(COMPILED, arcs[:2])
+    # N R N R N: C = 4, 8, 16 at 8x8, 4x4, 2x2. One op-switch function per C, traced once; one input
+    # switch per node count (2, 3, 4 readable nodes), traced once per stage (its inputs' shapes).
+    slot_traces = lambda: {c: cell_ops._slot_switch(c, 5).experimental_get_tracing_count() for c in (4, 8, 16)}  # noqa: E731
+    pair_traces = lambda: {n: cell_ops._pair_switch(n).experimental_get_tracing_count() for n in (2, 3, 4)}  # noqa: E731
+    assert slot_traces() == {4: 1, 8: 1, 16: 1} and pair_traces() == {2: 3, 3: 3, 4: 3}
+    # 5 cells x 3 nodes x 2 slots call the op switch and 5 x 3 the input switch; none is copied.
+    calls = [op for op in graph.get_operations() if op.type in ("StatefulPartitionedCall", "PartitionedCall")]
+    assert len(calls) >= 5 * 3 * 3 and not _copied_switches(graph)
+    # Twenty architectures through a new step and child: nothing traces again.
+    _, _, traces_again = _step_graph_and_gradients(COMPILED, arcs)
+    assert traces == traces_again == 1
+    assert slot_traces() == {4: 1, 8: 1, 16: 1} and pair_traces() == {2: 3, 3: 3, 4: 3}
+
+
+def test_compiled_switches_compute_what_the_copied_ones_compute():
+    rng = np.random.default_rng(4)
+    arcs = [PINNED] + [micro.random_arc(3, rng=rng) for _ in range(3)]
+    copied, graph, _ = _step_graph_and_gradients(CONFIG, arcs)
+    assert _copied_switches(graph)
+    compiled, graph, _ = _step_graph_and_gradients(COMPILED, arcs)
+    assert not _copied_switches(graph)
+    for (loss_a, grads_a), (loss_b, grads_b) in zip(copied, compiled):
+        assert float(loss_b) == pytest.approx(float(loss_a), rel=1e-6)
+        for a, b in zip(grads_a, grads_b):
+            a, b = tf.convert_to_tensor(a).numpy(), tf.convert_to_tensor(b).numpy()
+            np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6 * max(1.0, np.abs(a).max()))

@@ -2,8 +2,10 @@
 
 The shared-weight (search) layers take the architecture either as int32 scalar tensors, chosen in the
 graph with ``keras.ops.switch`` so one trace serves every architecture, or as Python ints, chosen in
-Python (the static search-semantics model of one architecture). :func:`choose` is the one place that
-makes that distinction. Everything is ``keras.layers`` / ``keras.ops`` only, NHWC.
+Python (the static search-semantics model of one architecture). With ``compiled_switches``
+(``--child_compiled_switches``), the op switch of a slot is one compiled function per channel count
+(:func:`enas.spaces.layers.compiled_once`), which every slot of every cell calls with its own input and
+weights, and the input switch one per node count. Everything is ``keras.layers`` / ``keras.ops`` only, NHWC.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import numbers
 import keras
 from keras import ops
 
-from enas.spaces.layers import he_normal, max_pool_3x3
+from enas.spaces.layers import compiled_once, he_normal, max_pool_3x3
 from enas.spaces.micro import arc as micro
 
 SEP_CONV_SIZES = tuple(micro.OP_KINDS[op][1] for op in micro.SEP_CONV_OPS)  # kernel sizes of the sep-conv ops
@@ -26,17 +28,6 @@ BN_EPSILON = 1e-5
 def is_static(choice) -> bool:
     """True when an architecture choice is a Python integer (decided at build time)."""
     return isinstance(choice, numbers.Integral)
-
-
-def choose(index, branches, *operands):
-    """``branches[index](*operands)``: in Python for an int, else one ``keras.ops.switch`` in the graph.
-
-    The switch runs only the chosen branch (unchosen branches get zero gradients in a compiled step);
-    it clips an out-of-range index silently, so architectures are validated before they become tensors.
-    """
-    if is_static(index):
-        return branches[int(index)](*operands)
-    return ops.switch(index, branches, *operands)
 
 
 def batch_stat_norm(x, scale, offset):
@@ -152,10 +143,14 @@ class SharedSlot(keras.layers.Layer):
       filters: channels C of every node of the cell.
       num_inputs: how many nodes the slot can read (node j reads nodes 0..j-1, so j).
       num_branches: candidate ops, the first ``num_branches`` of sep3, sep5, avg, max, identity.
+      compiled_switch: the op switch as the compiled function that every slot with ``filters``
+        channels calls (:func:`_slot_switch`) rather than a copy in the calling graph.
     """
 
-    def __init__(self, filters: int, num_inputs: int, num_branches: int = 5, **kwargs):
+    def __init__(self, filters: int, num_inputs: int, num_branches: int = 5, compiled_switch: bool = False,
+                 **kwargs):
         super().__init__(**kwargs)
+        self.compiled_switch = bool(compiled_switch)
         self.filters, self.num_inputs, self.num_branches = int(filters), int(num_inputs), int(num_branches)
         self.layout = sep_conv_layout(self.filters)
         sizes = [math.prod(shape) for _, _, _, shape in self.layout]
@@ -165,42 +160,22 @@ class SharedSlot(keras.layers.Layer):
         self.bank = self.add_weight(shape=(self.num_inputs, self.offsets[-1]), name="sep_conv_bank",
                                     initializer=_SepConvBankInitializer(self.filters))
 
-    def unpack(self, row, size: int) -> list[tuple]:
-        """The (depthwise, pointwise, scale, offset) weights of each unit of sep-conv ``size`` in ``row``."""
-        first = [i for i, entry in enumerate(self.layout) if entry[0] == size]
-        part = row[self.offsets[first[0]]:self.offsets[first[-1] + 1]]
-        pieces = ops.split(part, [self.offsets[i] - self.offsets[first[0]] for i in first[1:]])
-        weights = [ops.reshape(piece, self.layout[i][3]) for i, piece in zip(first, pieces)]
-        return [tuple(weights[4 * unit:4 * unit + 4]) for unit in range(SEP_CONV_UNITS)]
-
-    def _sep_conv(self, x, row, size):
-        for depthwise, pointwise, scale, offset in self.unpack(row, size):
-            x = ops.separable_conv(ops.relu(x), depthwise, pointwise, padding="same")
-            x = batch_stat_norm(x, scale, offset)
-        return x
-
     def call(self, x, index, op):
         """``op(x)`` where ``x`` is node ``index``; ``index``, ``op``: int32 scalar tensors or Python ints."""
         row = ops.take(self.bank, index, axis=0)
-        branches = [self._branch(kind, size, in_switch=not is_static(op))
-                    for kind, size in micro.OP_KINDS[:self.num_branches]]
-        return choose(op, branches, x, row)
-
-    def _branch(self, kind: str, size: int, in_switch: bool):
-        """The function ``(x, bank_row) -> y`` of one entry of the space's op table."""
-        if kind == "sep":
-            return lambda x, row: self._sep_conv(x, row, size)
-        if kind == "avg":
-            return lambda x, row: ops.average_pool(x, size, strides=1, padding="same")
-        if kind == "max":
-            return lambda x, row: max_pool_3x3(x, in_switch=in_switch)
-        return lambda x, row: x
+        if is_static(op):
+            return _slot_branches(self.filters, self.num_branches, in_switch=False)[int(op)](x, row)
+        if self.compiled_switch:
+            # The op switch is the same computation in every slot of every cell with C channels: one
+            # compiled function, traced once per process and input shape, that each slot calls.
+            return _slot_switch(self.filters, self.num_branches)(x, row, op)
+        return ops.switch(op, _slot_branches(self.filters, self.num_branches, in_switch=True), x, row)
 
     def mixture(self, nodes, index_weights, op_weights):
         """The continuous relaxation (DARTS): ``sum_i a_i sum_k b_k op_k(nodes[i])``, each (input, op)
         with its own weights as in :meth:`call`. ``index_weights``: ``[num_inputs]`` (softmax over the
         readable nodes); ``op_weights``: ``[num_branches]``. One-hot weights give :meth:`call`'s output."""
-        branches = [self._branch(kind, size, in_switch=False) for kind, size in micro.OP_KINDS[:self.num_branches]]
+        branches = _slot_branches(self.filters, self.num_branches, in_switch=False)
         total = None
         for index, x in enumerate(nodes[:self.num_inputs]):
             row = self.bank[index]
@@ -214,22 +189,75 @@ class SharedSlot(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "num_inputs": self.num_inputs,
-                "num_branches": self.num_branches}
+                "num_branches": self.num_branches, "compiled_switch": self.compiled_switch}
 
 
-def choose_inputs(nodes, index1, index2):
+def unpack_sep_conv(row, size: int, layout, offsets) -> list[tuple]:
+    """The (depthwise, pointwise, scale, offset) weights of each unit of sep-conv ``size`` in a packed
+    weight row (:func:`sep_conv_layout`; ``offsets``: the running sums of its entries' sizes)."""
+    first = [i for i, entry in enumerate(layout) if entry[0] == size]
+    part = row[offsets[first[0]]:offsets[first[-1] + 1]]
+    pieces = ops.split(part, [offsets[i] - offsets[first[0]] for i in first[1:]])
+    weights = [ops.reshape(piece, layout[i][3]) for i, piece in zip(first, pieces)]
+    return [tuple(weights[4 * unit:4 * unit + 4]) for unit in range(SEP_CONV_UNITS)]
+
+
+def _slot_branches(filters: int, num_branches: int, in_switch: bool, in_function: bool = False) -> list:
+    """The functions ``(x, packed weight row) -> y`` of the first ``num_branches`` entries of the op table."""
+    layout = sep_conv_layout(filters)
+    sizes = [math.prod(shape) for _, _, _, shape in layout]
+    offsets = [sum(sizes[:i]) for i in range(len(sizes) + 1)]
+
+    def sep_conv(x, row, size):
+        for depthwise, pointwise, scale, offset in unpack_sep_conv(row, size, layout, offsets):
+            x = ops.separable_conv(ops.relu(x), depthwise, pointwise, padding="same")
+            x = batch_stat_norm(x, scale, offset)
+        return x
+
+    def branch(kind: str, size: int):
+        if kind == "sep":
+            return lambda x, row: sep_conv(x, row, size)
+        if kind == "avg":
+            return lambda x, row: ops.average_pool(x, size, strides=1, padding="same")
+        if kind == "max":
+            return lambda x, row: max_pool_3x3(x, in_switch=in_switch, in_function=in_function)
+        return lambda x, row: x
+
+    return [branch(kind, size) for kind, size in micro.OP_KINDS[:num_branches]]
+
+
+@functools.lru_cache(maxsize=None)
+def _slot_switch(filters: int, num_branches: int):
+    """``(x, row, op) -> branches[op](x, row)`` for slots of ``filters`` channels, compiled once per
+    process (:func:`enas.spaces.layers.compiled_once`): every slot with C channels shares its trace."""
+    branches = _slot_branches(filters, num_branches, in_switch=True, in_function=True)
+    return compiled_once(lambda x, row, op: ops.switch(op, branches, x, row))
+
+
+def choose_inputs(nodes, index1, index2, compiled: bool = False):
     """``(nodes[index1], nodes[index2])``: the inputs of both slots of a node, in one switch.
 
     One switch over the ``j * j`` index pairs (instead of one per slot) halves the gradient tensors
     of the nodes a step does not read: the switch's gradient is one tensor per candidate node, zeros
-    for those not chosen, and those zeros are summed into every node's gradient.
+    for those not chosen, and those zeros are summed into every node's gradient. ``compiled``: like the
+    op switch, one compiled function per node count, which every node with ``j`` readable nodes calls.
     """
     if is_static(index1) and is_static(index2):
         return nodes[int(index1)], nodes[int(index2)]
     count = len(nodes)
+    if compiled:
+        return tuple(_pair_switch(count)(index1 * count + index2, *nodes))
     pairs = [functools.partial(lambda first, second: (first, second), nodes[first], nodes[second])
              for first in range(count) for second in range(count)]
     return tuple(ops.switch(index1 * count + index2, pairs))
+
+
+@functools.lru_cache(maxsize=None)
+def _pair_switch(count: int):
+    """``(pair, *nodes) -> (nodes[pair // count], nodes[pair % count])``, compiled once per process."""
+    pairs = [functools.partial(lambda first, second, *nodes: (nodes[first], nodes[second]), first, second)
+             for first in range(count) for second in range(count)]
+    return compiled_once(lambda pair, *nodes: tuple(ops.switch(pair, pairs, *nodes)))
 
 
 def loose_end_mask(cell_tokens, num_nodes: int):

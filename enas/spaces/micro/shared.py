@@ -54,14 +54,17 @@ class SearchCell(keras.layers.Layer):
       num_branches: candidate ops per slot.
       reduce_input0: input 0 is spatially twice input 1: ReLU -> FR (else ReLU -> 1x1 -> BN when its
         channels differ from C).
+      compiled_switches: the op and input switches as compiled functions shared by every cell
+        (``--child_compiled_switches``; :mod:`enas.spaces.micro.cell_ops`).
 
     Input 1 gets ReLU -> 1x1 -> BN when its channels differ from C. ``build`` creates every weight
     from the constructor arguments alone.
     """
 
     def __init__(self, num_cells: int, filters: int, input_channels, num_branches: int = NUM_OPS,
-                 reduce_input0: bool = False, **kwargs):
+                 reduce_input0: bool = False, compiled_switches: bool = False, **kwargs):
         super().__init__(**kwargs)
+        self.compiled_switches = bool(compiled_switches)
         self.num_cells, self.filters, self.num_branches = int(num_cells), int(filters), int(num_branches)
         self.input_channels, self.reduce_input0 = tuple(int(c) for c in input_channels), bool(reduce_input0)
         channels0, channels1 = self.input_channels
@@ -72,7 +75,8 @@ class SearchCell(keras.layers.Layer):
             self.input0_layer = SearchReluConvBN(self.filters, channels0, name="input0_conv")
         if channels1 != self.filters:
             self.input1_layer = SearchReluConvBN(self.filters, channels1, name="input1_conv")
-        self.slots = [SharedSlot(self.filters, node_id, self.num_branches, name=f"node{node_id}_{slot}")
+        self.slots = [SharedSlot(self.filters, node_id, self.num_branches, compiled_switch=self.compiled_switches,
+                                 name=f"node{node_id}_{slot}")
                       for node_id in range(2, self.num_cells + 2) for slot in ("x", "y")]
         self.loose_ends = LooseEndProjection(self.num_cells + 2, self.filters, name="loose_ends")
 
@@ -98,7 +102,7 @@ class SearchCell(keras.layers.Layer):
         nodes = [previous, last]
         for node in range(self.num_cells):
             index1, op1, index2, op2 = (cell_tokens[4 * node + k] for k in range(4))
-            x, y = choose_inputs(nodes, index1, index2)
+            x, y = choose_inputs(nodes, index1, index2, compiled=self.compiled_switches)
             x = self.slots[2 * node](x, index=index1, op=op1)
             y = self.slots[2 * node + 1](y, index=index2, op=op2)
             nodes.append(x + y)
@@ -132,7 +136,7 @@ class SearchCell(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "num_cells": self.num_cells, "filters": self.filters,
                 "input_channels": list(self.input_channels), "num_branches": self.num_branches,
-                "reduce_input0": self.reduce_input0}
+                "reduce_input0": self.reduce_input0, "compiled_switches": self.compiled_switches}
 
 
 @keras.saving.register_keras_serializable(package="enas")
@@ -198,12 +202,15 @@ class SharedMicroChild(keras.Model):
         ``(logits, aux_logits)``.
       reward_dropout: whether rewards should be computed with dropout on (``child_reward_dropout``);
         read by the trainer, which then calls with ``dropout=True``.
+      compiled_switches: the cells' op and input switches as compiled functions they share
+        (``child_compiled_switches``): the same computation, a smaller step graph.
     """
 
     def __init__(self, num_layers: int, num_cells: int, out_filters: int, num_branches: int = NUM_OPS,
                  keep_prob: float = 1.0, num_classes: int = 10, use_aux_heads: bool = False,
-                 reward_dropout: bool = False, **kwargs):
+                 reward_dropout: bool = False, compiled_switches: bool = False, **kwargs):
         super().__init__(**kwargs)
+        self.compiled_switches = bool(compiled_switches)
         if not 1 <= num_branches <= NUM_OPS:
             raise ConfigError(f"--child_num_branches: the micro space has {NUM_OPS} ops; got {num_branches}")
         self.num_layers, self.num_cells, self.out_filters = int(num_layers), int(num_cells), int(out_filters)
@@ -225,7 +232,8 @@ class SharedMicroChild(keras.Model):
                 self._reduction_input_channels.append(last[0])
                 previous, last = last, (filters, stage)
             self.cells.append(SearchCell(self.num_cells, filters, (previous[0], last[0]), self.num_branches,
-                                         reduce_input0=previous[1] < last[1], name=f"cell{cell_id}"))
+                                         reduce_input0=previous[1] < last[1],
+                                         compiled_switches=self.compiled_switches, name=f"cell{cell_id}"))
             previous, last = last, (filters, stage)
         self.dropout = keras.layers.Dropout(1.0 - self.keep_prob, name="dropout")
         self.classifier = keras.layers.Dense(self.num_classes, use_bias=False, kernel_initializer=he_normal,
@@ -307,7 +315,7 @@ class SharedMicroChild(keras.Model):
         return {**super().get_config(), "num_layers": self.num_layers, "num_cells": self.num_cells,
                 "out_filters": self.out_filters, "num_branches": self.num_branches,
                 "keep_prob": self.keep_prob, "num_classes": self.num_classes, "use_aux_heads": self.use_aux_heads,
-                "reward_dropout": self.reward_dropout}
+                "reward_dropout": self.reward_dropout, "compiled_switches": self.compiled_switches}
 
     @classmethod
     def from_config(cls, config):
@@ -342,7 +350,8 @@ def _child_arguments(child_config, num_classes: int) -> dict:
                 out_filters=child_config.out_filters, num_branches=child_config.num_branches,
                 keep_prob=child_config.keep_prob, num_classes=num_classes,
                 use_aux_heads=child_config.use_aux_heads,
-                reward_dropout=getattr(child_config, "reward_dropout", False))
+                reward_dropout=getattr(child_config, "reward_dropout", False),
+                compiled_switches=getattr(child_config, "compiled_switches", False))
 
 
 def build_shared_child(child_config, num_classes: int, input_shape) -> SharedMicroChild:
