@@ -13,6 +13,9 @@ split and the 1,000 test images are the same), and prints one table:
 - the within-architecture (training-seed) std against the between-architecture std, and the share of
   one run's variance that is the architecture (the reliability of one run);
 - the Kendall tau-b between repeats (every pair, and their mean: the ceiling);
+- under a Gaussian model (tau = 2/pi arcsin(correlation)), the tau a noiseless oracle of every
+  architecture's expected accuracy would reach against one run and against the mean of the runs, and
+  the std of a tau over this many architectures when nothing correlates;
 - the Kendall tau of each search's shared-weight score in every reward mode against repeat 0 (what
   efficacy measured) and against the mean over repeats (a less noisy target). The scores are
   recomputed from the search directories with ``enas.trainers.rank.score_architectures`` (efficacy
@@ -132,6 +135,14 @@ def ceiling_stats(names: Sequence[str], runs: Sequence[Sequence[Optional[float]]
             # The share of one run's variance that belongs to the architecture (intraclass correlation).
             "reliability_single_run": arch_var / (arch_var + within_var) if arch_var + within_var > 0 else None,
         })
+        # Gaussian model (Greiner's relation tau = 2/pi arcsin(rho)): the tau a noiseless oracle of each
+        # architecture's expected accuracy would reach against one run and against the mean of the runs.
+        reliability = result["reliability_single_run"] or 0.0
+        reliability_mean = arch_var / (arch_var + within_var / num_repeats) if arch_var > 0 else 0.0
+        result["oracle_tau_vs_one_run"] = float(2 / np.pi * np.arcsin(np.sqrt(reliability)))
+        result["oracle_tau_vs_mean_of_runs"] = float(2 / np.pi * np.arcsin(np.sqrt(reliability_mean)))
+        # The spread of a Kendall tau over n architectures when there is no correlation at all.
+        result["tau_null_std"] = float(np.sqrt(2 * (2 * n + 5) / (9 * n * (n - 1))))
         pairs = {f"{a}-{b}": kendall_tau(full[a], full[b]) for a, b in itertools.combinations(range(num_repeats), 2)}
         finite = [v for v in pairs.values() if v == v]
         result["repeat_tau_pairs"] = pairs
@@ -173,6 +184,12 @@ def table(stats: dict, arcs: Optional[Sequence[str]] = None) -> str:
         lines.append(f"{'Kendall tau, run ' + pair.replace('-', ' vs run '):58s} {_fmt(tau, 2, True):>8s}")
     lines.append(f"{'Kendall tau between runs, mean over pairs (the ceiling)':58s} "
                  f"{_fmt(stats['repeat_tau_mean'], 2, True):>8s}")
+    lines += [f"{'Kendall tau of a noiseless oracle vs one run (model)':58s} "
+              f"{_fmt(stats['oracle_tau_vs_one_run'], 2, True):>8s}",
+              f"{'Kendall tau of a noiseless oracle vs mean of runs (model)':58s} "
+              f"{_fmt(stats['oracle_tau_vs_mean_of_runs'], 2, True):>8s}",
+              f"{'std of a Kendall tau over these architectures at no correlation':58s} "
+              f"{_fmt(stats['tau_null_std'], 2):>8s}"]
     if stats["score_tau"]:
         lines.append(f"{'Kendall tau of the shared-weight score':32s} {'vs run 0':>10s} {'vs each run':>12s} "
                      f"{'vs mean of runs':>16s}")

@@ -26,6 +26,10 @@ def test_identical_repeats_have_tau_one_and_no_seed_noise(module):
     assert stats["within_std"] == pytest.approx(0.0)
     assert stats["reliability_single_run"] == pytest.approx(1.0)
     assert stats["between_std_of_means"] == pytest.approx(stats["between_std_single_run"])
+    assert stats["oracle_tau_vs_one_run"] == pytest.approx(1.0)
+    assert stats["oracle_tau_vs_mean_of_runs"] == pytest.approx(1.0)
+    # n = 5: sqrt(2 * 15 / (9 * 5 * 4)).
+    assert stats["tau_null_std"] == pytest.approx(math.sqrt(30 / 180))
 
 
 def test_statistics_by_hand(module):
@@ -41,6 +45,10 @@ def test_statistics_by_hand(module):
     # Means [0.15, 0.15, 0.3, 0.4]: var (ddof 1) = 0.045 / 3 = 0.015; architecture variance = 0.015 - 0.0025 / 2.
     assert stats["between_std_of_means"] == pytest.approx(math.sqrt(0.015))
     assert stats["arch_std_estimate"] == pytest.approx(math.sqrt(0.015 - 0.00125))
+    # Reliability of one run: 0.01375 / (0.01375 + 0.0025); of the mean of 2: 0.01375 / (0.01375 + 0.00125).
+    assert stats["reliability_single_run"] == pytest.approx(0.01375 / 0.01625)
+    assert stats["oracle_tau_vs_one_run"] == pytest.approx(2 / math.pi * math.asin(math.sqrt(0.01375 / 0.01625)))
+    assert stats["oracle_tau_vs_mean_of_runs"] == pytest.approx(2 / math.pi * math.asin(math.sqrt(0.01375 / 0.015)))
     batch = stats["score_tau"]["enas"]["batch"]
     assert batch["vs_repeat0"] == pytest.approx(1.0)
     assert batch["vs_each_repeat_mean"] == pytest.approx((1.0 + 4 / 6) / 2)
@@ -49,7 +57,7 @@ def test_statistics_by_hand(module):
     assert stats["score_tau"]["enas"]["moving"]["vs_mean_of_repeats"] == pytest.approx(-5 / math.sqrt(30))
     table = module["table"](stats)
     for row in ("within-architecture std", "between-architecture std of one run", "mean over pairs (the ceiling)",
-                "enas weights, batch", "vs mean of runs"):
+                "noiseless oracle vs one run", "enas weights, batch", "vs mean of runs"):
         assert row in table
 
 
