@@ -188,7 +188,7 @@ def table(stats: dict, arcs: Optional[Sequence[str]] = None) -> str:
               f"{_fmt(stats['oracle_tau_vs_one_run'], 2, True):>8s}",
               f"{'Kendall tau of a noiseless oracle vs mean of runs (model)':58s} "
               f"{_fmt(stats['oracle_tau_vs_mean_of_runs'], 2, True):>8s}",
-              f"{'std of a Kendall tau over these architectures at no correlation':58s} "
+              f"{'std of a Kendall tau here if nothing correlates':58s} "
               f"{_fmt(stats['tau_null_std'], 2):>8s}"]
     if stats["score_tau"]:
         lines.append(f"{'Kendall tau of the shared-weight score':32s} {'vs run 0':>10s} {'vs each run':>12s} "
