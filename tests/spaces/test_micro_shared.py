@@ -229,8 +229,13 @@ def test_compiled_switches_are_functions_traced_once_per_shape_and_called_not_co
     _, graph, traces = _step_graph_and_gradients(COMPILED, arcs[:2])
     # N R N R N: C = 4, 8, 16 at 8x8, 4x4, 2x2. One op-switch function per C, traced once; one input
     # switch per node count (2, 3, 4 readable nodes), traced once per stage (its inputs' shapes).
-    slot_traces = lambda: {c: cell_ops._slot_switch(c, 5).experimental_get_tracing_count() for c in (4, 8, 16)}  # noqa: E731
-    pair_traces = lambda: {n: cell_ops._pair_switch(n).experimental_get_tracing_count() for n in (2, 3, 4)}  # noqa: E731
+
+    def slot_traces():
+        return {c: cell_ops._slot_switch(c, 5).experimental_get_tracing_count() for c in (4, 8, 16)}
+
+    def pair_traces():
+        return {n: cell_ops._pair_switch(n).experimental_get_tracing_count() for n in (2, 3, 4)}
+
     assert slot_traces() == {4: 1, 8: 1, 16: 1} and pair_traces() == {2: 3, 3: 3, 4: 3}
     # 5 cells x 3 nodes x 2 slots call the op switch and 5 x 3 the input switch; none is copied.
     calls = [op for op in graph.get_operations() if op.type in ("StatefulPartitionedCall", "PartitionedCall")]

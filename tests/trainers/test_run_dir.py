@@ -43,6 +43,17 @@ def test_more_epochs_may_resume_but_another_config_may_not(tmp_path):
         run_dir.prepare_output_dir(config, "final")
 
 
+def test_compiled_switches_may_change_on_resume_but_the_child_may_not(tmp_path):
+    config = _config(tmp_path, search_for="micro")
+    run_dir.prepare_output_dir(config, "search")
+    _fake_checkpoint(config.run.output_dir)
+    compiled = _config(tmp_path, search_for="micro", compiled_switches=True)
+    assert run_dir.prepare_output_dir(compiled, "search") is True  # how the step compiles, not what it computes
+    wider = _config(tmp_path, search_for="micro", compiled_switches=True, out_filters=64)
+    with pytest.raises(OutputDirError, match=r"child.out_filters"):
+        run_dir.prepare_output_dir(wider, "search")
+
+
 def test_a_run_written_before_a_setting_existed_resumes_with_its_default(tmp_path):
     config = _config(tmp_path)
     run_dir.prepare_output_dir(config, "search")

@@ -81,12 +81,16 @@ def _traced_functions(obj):
     return found
 
 
-@pytest.mark.parametrize("space", ["macro", "micro"])
+@pytest.mark.parametrize("space", ["macro", "micro", "micro_compiled"])
 def test_a_smoke_search_with_derivation_traces_each_function_once(tmp_path, embedded_data, tiny_config, space):
     """Child steps, rewards, evaluation and derivation: no step function is traced twice, and the
-    forward pass of rewards, evaluation and derivation scores is one trace."""
-    run = search_module.SearchRun(tiny_config(tmp_path / "run", space, derive_num_samples=6,
-                                              derive_num_batches=2, max_eval_batches=2), data=embedded_data)
+    forward pass of rewards, evaluation and derivation scores is one trace (also with the micro
+    child's switches compiled once: --child_compiled_switches)."""
+    config = tiny_config(tmp_path / "run", space.split("_")[0], derive_num_samples=6, derive_num_batches=2,
+                         max_eval_batches=2)
+    if space.startswith("micro"):
+        config = config.replace(child=dataclasses.replace(config.child, compiled_switches=space == "micro_compiled"))
+    run = search_module.SearchRun(config, data=embedded_data)
     run.run()
     task, strategy = run.task, run.strategy
     functions = dict(_traced_functions(task) + _traced_functions(strategy.reinforce))

@@ -43,7 +43,8 @@ def test_enas_through_the_seam_matches_the_pinned_loop(tmp_path, embedded_data, 
     config = tiny_config(tmp_path / "run", space)
     config = dataclasses.replace(config, search=SearchConfig(strategy="enas", reward_bn=reward_bn))
     if space == "micro":  # the pre-seam micro search had no auxiliary head and no reward dropout
-        config = config.replace(child=dataclasses.replace(config.child, use_aux_heads=False, reward_dropout=False))
+        config = config.replace(child=dataclasses.replace(config.child, use_aux_heads=False, reward_dropout=False,
+                                                          compiled_switches=False))  # the graph of the pin
     search(config, data=embedded_data)
     pinned = json.load(open(os.path.join(PINNED, f"search_{space}.json")))
     out = config.run.output_dir
