@@ -82,6 +82,22 @@ def test_mirrored_search_on_two_replicas_follows_the_single_device_search(tmp_pa
     assert first == second and first != single["batch_norm"][0]
 
 
+@pytest.mark.slow
+def test_one_replica_strategy_is_the_single_device_search(tmp_path):
+    """Under a one-replica strategy (the distributed pipeline, the replicated steps, the all-reduce of the
+    batch-norm statistics) a search is the one-device search: same architectures, losses and rewards. The
+    rewards use batch statistics (the macro default, --child_reward_bn=batch): this failed while that mode,
+    set on the calling thread, did not reach the strategy's replica threads (they used moving statistics)."""
+    base = dict(kind="search", space="macro", num_epochs=1, steps=3)
+    single = _run({**base, "output_dir": str(tmp_path / "one")}, tmp_path / "one.json")
+    mirrored = _run({**base, "output_dir": str(tmp_path / "m1"), "distribution": "mirrored",
+                     "logical_cpu_devices": 1}, tmp_path / "m1.json")
+    assert mirrored["num_replicas"] == 1 and mirrored["archs"] == single["archs"]
+    np.testing.assert_allclose(mirrored["losses"], single["losses"], rtol=1e-5)
+    assert mirrored["rewards"] == single["rewards"]
+    np.testing.assert_allclose(mirrored["batch_norm"][0], single["batch_norm"][0], rtol=1e-4, atol=1e-5)
+
+
 def test_mirrored_final_training_matches_the_single_device_run(tmp_path):
     """A fixed child has no switch: with --child_sync_bn its 2-replica training is the 1-device one."""
     base = dict(kind="final", space="macro", num_epochs=1, steps=3, arc="1 3 1", sync_bn=True)
@@ -149,3 +165,11 @@ def test_killed_worker_then_restart_resumes_like_one_device(tmp_path):
     assert chief["derived"]["best"] == expected["derived"]["best"]
     for mine, theirs in zip(chief["controller"], expected["controller"]):
         np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-6)
+    # The resumed epochs are the uninterrupted ones: child and controller phase alike. (This failed while
+    # the replicas' moving batch-norm statistics drifted apart: the checkpoint held the chief's copy only.)
+    assert len(chief["archs"]) < len(expected["archs"])  # it did resume, not start over
+    assert chief["rewards"] == expected["rewards"][len(expected["rewards"]) - len(chief["rewards"]):]
+    keys = ("child_loss", "child_accuracy", "mean_reward", "baseline", "controller_loss", "valid_accuracy")
+    logs = [[json.loads(line) for line in (tmp_path / name / "search_log.jsonl").read_text().splitlines()]
+            for name in ("run", "reference")]
+    assert [[line[key] for key in keys] for line in logs[0]] == [[line[key] for key in keys] for line in logs[1]]
