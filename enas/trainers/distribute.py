@@ -9,19 +9,21 @@ How a distributed run works:
 
 * The child's weights and optimizer are created under the strategy's scope
   (:func:`scope`, entered by ``enas.trainers.tasks``), so every replica holds a mirrored copy.
-* Every compiled step keeps its single-device signature: it takes the *global* batch
-  (``--batch_size``) and the architecture tokens as tensors. Inside, ``strategy.run`` gives each
-  replica its contiguous slice of the batch (replica ``r`` of ``N``: rows ``[r*B/N, (r+1)*B/N)``;
-  uneven evaluation batches are split as evenly as possible) and the same tokens, so every replica
-  trains the same architecture and one traced graph still serves every architecture. Every worker
-  reads the same, deterministic global batch stream and computes on its own replicas' slices only;
-  positions in the stream are the single-device ones, so resuming needs nothing new. (Chosen over
-  ``experimental_distribute_dataset``: the reward, evaluation and derivation passes score single
-  batches, and the steps keep their input signatures and one trace; the cost is that every device
-  receives the whole global batch before slicing it.)
+* The input pipelines are distributed (:class:`DistributedData`, ``distribute_datasets_from_function``):
+  each worker builds one pipeline holding only its own replicas' shares of every batch (replica ``r``
+  of ``N``: rows ``[r*B/N, (r+1)*B/N)`` of the one-device global batch, augmented as those rows are in
+  it; uneven evaluation batches split as evenly as possible), so positions in every stream are the
+  single-device ones and resuming needs nothing new. The compiled steps take these distributed
+  values (their input signatures are the distributed datasets' element specs, any batch size for
+  evaluation) and the architecture tokens as a tensor, so every replica trains the same architecture
+  and one traced graph still serves every architecture.
 * Batch norms use each replica's own share of the batch, unless ``--child_sync_bn`` builds them with
   Keras' ``synchronized=True`` (final training only: a shared child's batch norms sit inside the
-  architecture switch, and ``merge_call`` cannot run inside control flow).
+  architecture switch, and ``merge_call`` cannot run inside control flow). Their moving statistics are
+  set to the replicas' mean after every train step (each replica updates its own copy, and a
+  checkpoint holds one copy: without this a restart changed the other replicas' statistics). The
+  statistics mode of a reward or evaluation (``enas.trainers.bn_stats``), a thread-local setting, is
+  passed on to the replica threads.
 * Losses are scaled for the global batch: each replica's cross-entropy is summed and divided by the
   global batch size, the L2 term is added once per replica divided by ``N``; gradients are summed over
   replicas (all-reduce), then clipped and applied once. Reported losses, correct counts and rewards are

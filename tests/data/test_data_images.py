@@ -192,7 +192,8 @@ def test_sharded_pipelines_hold_the_rows_of_the_one_device_batches(npz_config, r
                 np.testing.assert_array_equal(x_part, x[lo:hi])
 
     check(batches(data.train_epoch(2)), _interleaved(data.train_epoch(2, shard=shard), count))
-    check(batches(data.train_epoch(2, start_step=3)), _interleaved(data.train_epoch(2, start_step=3, shard=shard), count))
+    check(batches(data.train_epoch(2, start_step=3)),
+          _interleaved(data.train_epoch(2, start_step=3, shard=shard), count))
     check(batches(data.reward_stream().skip(3).take(4)),
           _interleaved(data.reward_stream(start_batch=3, shard=shard).take(4 * count), count))
     even = lambda size, r: (size * r // replicas, size * (r + 1) // replicas)  # noqa: E731
