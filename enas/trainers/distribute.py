@@ -55,7 +55,6 @@ from enas.errors import ConfigError
 from enas.spaces.layers import statistics_restored, statistics_state
 from enas.trainers.bn_stats import moving_statistics
 
-_REDUCE = {"sum": tf.distribute.ReduceOp.SUM, "mean": tf.distribute.ReduceOp.MEAN}
 # The one strategy of this process, with the settings it was made for (a strategy cannot be remade:
 # a multi-worker one owns a server, logical devices are fixed once TensorFlow starts).
 _CURRENT: dict = {}
@@ -79,13 +78,12 @@ class Distribution:
     def replicate(self, fn: Callable, reductions: Sequence[str], count_examples: bool = False) -> Callable:
         """``fn`` run on every replica on its share of distributed inputs (its first two arguments,
         from :class:`DistributedData`; the others, architecture and flags, given whole), its outputs
-        reduced over every replica with ``reductions`` (``sum`` or ``mean``, one per output).
+        reduced over every replica with ``reductions`` (``sum`` or ``mean``, one per output; the
+        outputs are scalars, returned as float32).
         ``count_examples``: one more output, the examples of the global batch (the rows of the second
         argument, summed over replicas). Call the result inside a ``tf.function``."""
-        strategy = self.strategy
-        ops = [_REDUCE[name] for name in reductions]
-        if count_examples:
-            ops.append(_REDUCE["sum"])
+        strategy, count = self.strategy, self.num_replicas
+        reductions = (*reductions, "sum") if count_examples else tuple(reductions)
 
         def run(*args):
             # Thread-local settings read while tracing (a batch norm's statistics mode) are set on the
@@ -95,16 +93,16 @@ class Distribution:
             def per_replica(*replica_args):
                 with statistics_restored(mode):
                     outputs = fn(*replica_args)
+                outputs = tuple(outputs) if isinstance(outputs, (tuple, list)) else (outputs,)
                 if count_examples:
-                    outputs = (*outputs, ) if isinstance(outputs, (tuple, list)) else (outputs,)
                     outputs += (tf.cast(tf.shape(replica_args[1])[0], tf.float32),)
-                return outputs
+                # The step's scalars travel as one vector: one cross-replica reduction, not one each.
+                return tf.stack([tf.cast(value, tf.float32) for value in outputs])
 
-            outputs = strategy.run(per_replica, args=args)
-            single = not isinstance(outputs, (tuple, list))
-            outputs = (outputs,) if single else tuple(outputs)
-            reduced = [strategy.reduce(op, value, axis=None) for op, value in zip(ops, outputs)]
-            return reduced[0] if single else tuple(reduced)
+            summed = strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(per_replica, args=args), axis=None)
+            reduced = tuple(summed[index] / count if name == "mean" else summed[index]
+                            for index, name in enumerate(reductions))
+            return reduced[0] if len(reduced) == 1 else reduced
 
         return run
 
@@ -134,13 +132,15 @@ class Distribution:
             grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
             # One all-reduce of the gradients (summed) and the moving statistics (summed, then / N). The
             # statistics are read on this replica's device (a multi-worker all-reduce needs one).
-            device = next((t.device for t in (loss, *grads) if t.device), None)
-            with tf.device(device) if device else contextlib.nullcontext():
-                local = [tf.identity(tf.convert_to_tensor(v)) for v in statistics]
-            summed = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, grads + local)
-            grads = summed[:len(grads)]
-            for variable, total in zip(statistics, summed[len(grads):]):
-                variable.assign(total / count)
+            # With one replica both are the identity, and skipped.
+            if count > 1:
+                device = next((t.device for t in (loss, *grads) if t.device), None)
+                with tf.device(device) if device else contextlib.nullcontext():
+                    local = [tf.identity(tf.convert_to_tensor(v)) for v in statistics]
+                summed = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, grads + local)
+                grads = summed[:len(grads)]
+                for variable, total in zip(statistics, summed[len(grads):]):
+                    variable.assign(total / count)
             grad_norm = tf.linalg.global_norm(grads)
             if child.grad_bound > 0:
                 grads, _ = tf.clip_by_global_norm(grads, child.grad_bound, use_norm=grad_norm)
