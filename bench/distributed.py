@@ -130,7 +130,8 @@ def main() -> None:
     base = results["none"]["train_ms"]
     print(f"{'child step vs none':24s}" + "".join(f"{row['train_ms'] / base - 1:>+16.1%}" for row in results.values()))
     base = results["none"]["train_cpu_ms"]  # all threads' CPU time: less disturbed by other work
-    print(f"{'CPU time vs none':24s}" + "".join(f"{row['train_cpu_ms'] / base - 1:>+16.1%}" for row in results.values()))
+    print(f"{'CPU time vs none':24s}"
+          + "".join(f"{row['train_cpu_ms'] / base - 1:>+16.1%}" for row in results.values()))
 
 
 if __name__ == "__main__":
