@@ -188,7 +188,7 @@ class DistributedData:
         return self._distribute(lambda shard: self.data.reward_stream(start_batch, shard=shard))
 
     def valid(self, batch_size: Optional[int] = None):
-        if self.data.valid() is None:
+        if self.data.num_valid == 0:
             return None
         return self._distribute(lambda shard: self.data.valid(batch_size, shard=shard))
 
