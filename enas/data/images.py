@@ -154,16 +154,23 @@ class ImageData:
 
     # -------------------------------------------------------------------------------- pipelines
 
-    def train_epoch(self, epoch: int, start_step: int = 0) -> tf.data.Dataset:
+    def train_epoch(self, epoch: int, start_step: int = 0, shard=None) -> tf.data.Dataset:
         """One epoch of shuffled, augmented ``(images, labels)`` batches of ``batch_size``.
 
         The order and the augmentation depend only on (seed, epoch, step). ``start_step`` skips the
         first batches without computing them and gives the same batches as ``.skip(start_step)``.
+
+        ``shard=(first, count, replicas)``: one worker's input pipeline of a distributed run
+        (``enas.trainers.distribute``): per step, the shares of replicas ``first .. first + count - 1``
+        of ``replicas`` in turn, replica ``r``'s share being rows ``[r * B / N, (r + 1) * B / N)`` of
+        the global batch, with exactly the augmentation those rows get in the whole batch.
         """
         steps = self.steps_per_epoch
         with tf.device("/cpu:0"):  # the same order on every machine, whatever the accelerator
             key = augment.fold_in(augment.fold_in(self._base_key, _TRAIN_STREAM), epoch)
             order = _permutation(key, self.num_train)[:steps * self.batch_size]
+        if shard is not None:
+            return self._train_shards(key, order, steps, start_step, shard)
         batches = tf.data.Dataset.from_tensor_slices(
             (tf.range(steps), tf.reshape(order, [steps, self.batch_size])))
 
@@ -177,25 +184,55 @@ class ImageData:
                 .map(make_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
                 .prefetch(tf.data.AUTOTUNE))
 
-    def _in_order(self, split: str, batch_size: Optional[int]) -> tf.data.Dataset:
+    def _train_shards(self, key, order, steps: int, start_step: int, shard) -> tf.data.Dataset:
+        first, count, replicas = shard
+        share = self.batch_size // replicas
+        with tf.device("/cpu:0"):
+            indices = tf.reshape(tf.reshape(order, [steps, replicas, share])[:, first:first + count], [-1, share])
+            step_ids = tf.repeat(tf.range(steps), count)
+            replica_ids = tf.tile(tf.range(first, first + count), [steps])
+        parts = tf.data.Dataset.from_tensor_slices((step_ids, replica_ids, indices))
+
+        def make_part(step, replica, indices):
+            images, labels = self._gather("train", indices)
+            images = augment.augment(images, augment.fold_in(key, step), pad=PAD,
+                                     horizontal_flip=self.horizontal_flip, cutout_size=self.cutout_size,
+                                     rows=(replica * share, self.batch_size))
+            return images, labels
+
+        return (parts.skip(start_step * count)
+                .map(make_part, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+                .prefetch(tf.data.AUTOTUNE))
+
+    def _in_order(self, split: str, batch_size: Optional[int], shard=None) -> tf.data.Dataset:
         batch_size = batch_size or self.eval_batch_size
         if batch_size <= 0:
             raise DataError(f"batch_size must be > 0, got {batch_size}")
-        return (tf.data.Dataset.range(len(self._arrays[split][1]))
-                .batch(batch_size)
+        batches = tf.data.Dataset.range(len(self._arrays[split][1])).batch(batch_size)
+        if shard is not None:  # per batch, the shares of this pipeline's replicas (as even as can be)
+            first, count, replicas = shard
+
+            def shares(indices):
+                size = tf.shape(indices, out_type=tf.int64)[0]
+                return tf.data.Dataset.range(first, first + count).map(
+                    lambda r: indices[size * r // replicas:size * (r + 1) // replicas])
+
+            batches = batches.flat_map(shares)
+        return (batches
                 .map(lambda indices: self._gather(split, indices), num_parallel_calls=tf.data.AUTOTUNE,
                      deterministic=True)
                 .prefetch(tf.data.AUTOTUNE))
 
-    def valid(self, batch_size: Optional[int] = None) -> Optional[tf.data.Dataset]:
-        """Validation batches in order, not augmented, last batch partial; None if valid_size is 0."""
+    def valid(self, batch_size: Optional[int] = None, shard=None) -> Optional[tf.data.Dataset]:
+        """Validation batches in order, not augmented, last batch partial; None if valid_size is 0.
+        ``shard``: as :meth:`train_epoch`'s (a batch of ``n`` split as evenly as possible)."""
         if self.num_valid == 0:
             return None
-        return self._in_order("valid", batch_size)
+        return self._in_order("valid", batch_size, shard)
 
-    def test(self, batch_size: Optional[int] = None) -> tf.data.Dataset:
+    def test(self, batch_size: Optional[int] = None, shard=None) -> tf.data.Dataset:
         """Test batches in order, not augmented, the last batch partial (``eval_batch_size`` default)."""
-        return self._in_order("test", batch_size)
+        return self._in_order("test", batch_size, shard)
 
     def calibration_batches(self, num_batches: int) -> list[tuple[tf.Tensor, tf.Tensor]]:
         """``num_batches`` fixed batches of ``batch_size`` training images, not augmented.
@@ -210,11 +247,12 @@ class ImageData:
         return [self._gather("train", order[start:start + size])
                 for start in range(0, min(num_batches * size, self.num_train - size + 1), size)]
 
-    def reward_stream(self) -> tf.data.Dataset:
+    def reward_stream(self, start_batch: int = 0, shard=None) -> tf.data.Dataset:
         """Endless shuffled validation batches of ``batch_size`` (the controller's reward data).
 
         Each pass over the validation split is a fresh permutation keyed on (seed, pass); a batch may
-        straddle two passes. Not augmented.
+        straddle two passes. Not augmented. ``start_batch`` skips the first batches without computing
+        them (the same batches as ``.skip(start_batch)``); ``shard`` as :meth:`train_epoch`'s.
         """
         if self.num_valid == 0:
             raise DataError("architecture search needs a validation split for the controller's reward; "
@@ -227,9 +265,16 @@ class ImageData:
             order = _permutation(augment.fold_in(key, pass_index), num_valid)
             return tf.data.Dataset.from_tensor_slices(order)
 
-        return (tf.data.Dataset.counter()
-                .flat_map(one_pass)
-                .batch(self.batch_size, drop_remainder=True)
+        batches = (tf.data.Dataset.counter()
+                   .flat_map(one_pass)
+                   .batch(self.batch_size, drop_remainder=True)
+                   .skip(start_batch))
+        if shard is not None:
+            first, count, replicas = shard
+            share = self.batch_size // replicas
+            batches = batches.flat_map(lambda indices: tf.data.Dataset.from_tensor_slices(
+                tf.reshape(indices, [replicas, share])[first:first + count]))
+        return (batches
                 .map(lambda indices: self._gather("valid", indices), num_parallel_calls=tf.data.AUTOTUNE,
                      deterministic=True)
                 .prefetch(tf.data.AUTOTUNE))

@@ -79,6 +79,23 @@ def statistics_mode(mode: str, collect_weight=None):
         _statistics.mode = previous
 
 
+def statistics_state():
+    """The statistics mode set on this thread (None: the default), for :func:`statistics_restored`."""
+    return getattr(_statistics, "mode", None)
+
+
+@contextlib.contextmanager
+def statistics_restored(state):
+    """Sets a :func:`statistics_state` on this thread inside the block (a tf.distribute replica traces
+    on a thread of its own, which does not see the caller's :func:`statistics_mode`)."""
+    previous = getattr(_statistics, "mode", None)
+    _statistics.mode = state
+    try:
+        yield
+    finally:
+        _statistics.mode = previous
+
+
 @keras.saving.register_keras_serializable(package="enas")
 class BatchNorm(keras.layers.BatchNormalization):
     """Keras batch norm whose inference calls follow :func:`statistics_mode`.

@@ -26,7 +26,7 @@ from enas.spaces.layers import statistics_mode
 REWARD_BN_MODES = ("moving", "batch", "recalibrate")
 
 
-def _moving_statistics(model) -> list:
+def moving_statistics(model) -> list:
     """(moving_mean, moving_variance) of every Keras batch norm of ``model``, flattened."""
     stats = []
     for layer in model._flatten_layers(include_self=False, recursive=True):  # pylint: disable=protected-access
@@ -47,7 +47,7 @@ class Recalibrator:
     """
 
     def __init__(self, model, forward: Callable, image_spec, arc_spec, batches: Sequence):
-        self.stats = _moving_statistics(model)
+        self.stats = moving_statistics(model)
         self.batches = [images for images, _ in batches]
         # Kept outside the model: not weights, not checkpointed, no change to parameter counts.
         self.backup = [tf.Variable(tf.zeros_like(v), trainable=False) for v in self.stats]

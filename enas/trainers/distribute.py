@@ -9,19 +9,21 @@ How a distributed run works:
 
 * The child's weights and optimizer are created under the strategy's scope
   (:func:`scope`, entered by ``enas.trainers.tasks``), so every replica holds a mirrored copy.
-* Every compiled step keeps its single-device signature: it takes the *global* batch
-  (``--batch_size``) and the architecture tokens as tensors. Inside, ``strategy.run`` gives each
-  replica its contiguous slice of the batch (replica ``r`` of ``N``: rows ``[r*B/N, (r+1)*B/N)``;
-  uneven evaluation batches are split as evenly as possible) and the same tokens, so every replica
-  trains the same architecture and one traced graph still serves every architecture. Every worker
-  reads the same, deterministic global batch stream and computes on its own replicas' slices only;
-  positions in the stream are the single-device ones, so resuming needs nothing new. (Chosen over
-  ``experimental_distribute_dataset``: the reward, evaluation and derivation passes score single
-  batches, and the steps keep their input signatures and one trace; the cost is that every device
-  receives the whole global batch before slicing it.)
+* The input pipelines are distributed (:class:`DistributedData`, ``distribute_datasets_from_function``):
+  each worker builds one pipeline holding only its own replicas' shares of every batch (replica ``r``
+  of ``N``: rows ``[r*B/N, (r+1)*B/N)`` of the one-device global batch, augmented as those rows are in
+  it; uneven evaluation batches split as evenly as possible), so positions in every stream are the
+  single-device ones and resuming needs nothing new. The compiled steps take these distributed
+  values (their input signatures are the distributed datasets' element specs, any batch size for
+  evaluation) and the architecture tokens as a tensor, so every replica trains the same architecture
+  and one traced graph still serves every architecture.
 * Batch norms use each replica's own share of the batch, unless ``--child_sync_bn`` builds them with
   Keras' ``synchronized=True`` (final training only: a shared child's batch norms sit inside the
-  architecture switch, and ``merge_call`` cannot run inside control flow).
+  architecture switch, and ``merge_call`` cannot run inside control flow). Their moving statistics are
+  set to the replicas' mean after every train step (each replica updates its own copy, and a
+  checkpoint holds one copy: without this a restart changed the other replicas' statistics). The
+  statistics mode of a reward or evaluation (``enas.trainers.bn_stats``), a thread-local setting, is
+  passed on to the replica threads.
 * Losses are scaled for the global batch: each replica's cross-entropy is summed and divided by the
   global batch size, the L2 term is added once per replica divided by ``N``; gradients are summed over
   replicas (all-reduce), then clipped and applied once. Reported losses, correct counts and rewards are
@@ -50,8 +52,9 @@ from typing import Callable, Optional, Sequence
 import tensorflow as tf
 
 from enas.errors import ConfigError
+from enas.spaces.layers import statistics_restored, statistics_state
+from enas.trainers.bn_stats import moving_statistics
 
-_REDUCE = {"sum": tf.distribute.ReduceOp.SUM, "mean": tf.distribute.ReduceOp.MEAN}
 # The one strategy of this process, with the settings it was made for (a strategy cannot be remade:
 # a multi-worker one owns a server, logical devices are fixed once TensorFlow starts).
 _CURRENT: dict = {}
@@ -72,24 +75,34 @@ class Distribution:
     def scope(self):
         return self.strategy.scope()
 
-    def replicate(self, fn: Callable, reductions: Sequence[str], batch_args: int = 2) -> Callable:
-        """``fn`` run on every replica, its first ``batch_args`` arguments (global batches) sliced per
-        replica, the others (architecture, flags) given whole; its outputs reduced over every replica
-        with ``reductions`` (``sum`` or ``mean``, one per output). Call the result inside a ``tf.function``."""
+    def replicate(self, fn: Callable, reductions: Sequence[str], count_examples: bool = False) -> Callable:
+        """``fn`` run on every replica on its share of distributed inputs (its first two arguments,
+        from :class:`DistributedData`; the others, architecture and flags, given whole), its outputs
+        reduced over every replica with ``reductions`` (``sum`` or ``mean``, one per output; the
+        outputs are scalars, returned as float32).
+        ``count_examples``: one more output, the examples of the global batch (the rows of the second
+        argument, summed over replicas). Call the result inside a ``tf.function``."""
         strategy, count = self.strategy, self.num_replicas
-        ops = [_REDUCE[name] for name in reductions]
-
-        def per_replica(*args):
-            replica = tf.cast(tf.distribute.get_replica_context().replica_id_in_sync_group, tf.int32)
-            sliced = [_replica_slice(value, replica, count) for value in args[:batch_args]]
-            return fn(*sliced, *args[batch_args:])
+        reductions = (*reductions, "sum") if count_examples else tuple(reductions)
 
         def run(*args):
-            outputs = strategy.run(per_replica, args=args)
-            single = not isinstance(outputs, (tuple, list))
-            outputs = (outputs,) if single else tuple(outputs)
-            reduced = [strategy.reduce(op, value, axis=None) for op, value in zip(ops, outputs)]
-            return reduced[0] if single else tuple(reduced)
+            # Thread-local settings read while tracing (a batch norm's statistics mode) are set on the
+            # calling thread; a mirrored strategy traces each replica on a thread of its own.
+            mode = statistics_state()
+
+            def per_replica(*replica_args):
+                with statistics_restored(mode):
+                    outputs = fn(*replica_args)
+                outputs = tuple(outputs) if isinstance(outputs, (tuple, list)) else (outputs,)
+                if count_examples:
+                    outputs += (tf.cast(tf.shape(replica_args[1])[0], tf.float32),)
+                # The step's scalars travel as one vector: one cross-replica reduction, not one each.
+                return tf.stack([tf.cast(value, tf.float32) for value in outputs])
+
+            summed = strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(per_replica, args=args), axis=None)
+            reduced = tuple(summed[index] / count if name == "mean" else summed[index]
+                            for index, name in enumerate(reductions))
+            return reduced[0] if len(reduced) == 1 else reduced
 
         return run
 
@@ -98,6 +111,11 @@ class Distribution:
         """The replicated SGD step of an image child: ``(images, labels, *extra) -> (loss, accuracy,
         grad_norm)`` on the global batch, as the single-device step computes it."""
         count = self.num_replicas
+        # Batch norms update their moving statistics on each replica's own copy (a Keras update inside
+        # the replica), so the copies would drift apart while a checkpoint keeps one of them: a restart
+        # (or the chief's checkpoint on another worker) would then change the other replicas' statistics.
+        # Each step sets every copy to the replicas' mean, all-reduced with the gradients.
+        statistics = moving_statistics(model)
 
         def replica_step(images, labels, *extra):
             variables = model.trainable_variables
@@ -112,7 +130,17 @@ class Distribution:
                     total += child.l2_reg / count * tf.add_n([tf.reduce_sum(tf.square(v)) for v in variables])
             grads = tape.gradient(total, variables)
             grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
-            grads = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, grads)
+            # One all-reduce of the gradients (summed) and the moving statistics (summed, then / N). The
+            # statistics are read on this replica's device (a multi-worker all-reduce needs one).
+            # With one replica both are the identity, and skipped.
+            if count > 1:
+                device = next((t.device for t in (loss, *grads) if t.device), None)
+                with tf.device(device) if device else contextlib.nullcontext():
+                    local = [tf.identity(tf.convert_to_tensor(v)) for v in statistics]
+                summed = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, grads + local)
+                grads = summed[:len(grads)]
+                for variable, total in zip(statistics, summed[len(grads):]):
+                    variable.assign(total / count)
             grad_norm = tf.linalg.global_norm(grads)
             if child.grad_bound > 0:
                 grads, _ = tf.clip_by_global_norm(grads, child.grad_bound, use_norm=grad_norm)
@@ -126,21 +154,63 @@ class Distribution:
 
         def step(images, labels, *extra):
             loss, correct, grad_norm = replicated(images, labels, *extra)
-            return loss, correct / tf.cast(tf.shape(labels)[0], tf.float32), grad_norm
+            return loss, correct / global_batch, grad_norm
 
         return step
+
+
+class DistributedData:
+    """An :class:`enas.data.images.ImageData`'s pipelines distributed over a strategy's replicas
+    (``distribute_datasets_from_function``): each worker builds one input pipeline holding only its
+    own replicas' shares of every global batch (``shard`` of the ImageData methods), which the strategy
+    hands to its local replicas in turn. Replica ``r`` of ``N`` gets rows ``[r*B/N, (r+1)*B/N)`` of
+    the one-device global batch, augmented as those rows are in it, so positions in every stream, and
+    resuming, are the one-device ones. Evaluation batches (the last one partial) are split as evenly
+    as possible. Anything else is the ImageData's."""
+
+    def __init__(self, data, distribution: Distribution):
+        self.data, self.strategy = data, distribution.strategy
+
+    def __getattr__(self, name):
+        return getattr(self.data, name)
+
+    def _distribute(self, make: Callable):
+        def dataset_fn(context):
+            count = context.num_replicas_in_sync // context.num_input_pipelines
+            return make((context.input_pipeline_id * count, count, context.num_replicas_in_sync))
+
+        return self.strategy.distribute_datasets_from_function(dataset_fn)
+
+    def train_epoch(self, epoch: int, start_step: int = 0):
+        return self._distribute(lambda shard: self.data.train_epoch(epoch, start_step, shard=shard))
+
+    def reward_stream(self, start_batch: int = 0):
+        return self._distribute(lambda shard: self.data.reward_stream(start_batch, shard=shard))
+
+    def valid(self, batch_size: Optional[int] = None):
+        if self.data.num_valid == 0:
+            return None
+        return self._distribute(lambda shard: self.data.valid(batch_size, shard=shard))
+
+    def test(self, batch_size: Optional[int] = None):
+        return self._distribute(lambda shard: self.data.test(batch_size, shard=shard))
+
+    @property
+    def train_spec(self) -> tuple:
+        """The (images, labels) input signature of a replicated train step."""
+        return tuple(self.train_epoch(0).element_spec)
+
+    @property
+    def eval_spec(self) -> tuple:
+        """The (images, labels) input signature of a replicated evaluation step: any batch size, so
+        reward (global batch) and evaluation (eval batch, the last partial) batches share one trace."""
+        return tuple(self.test().element_spec)
 
 
 def _summed_cross_entropy(labels, logits):
     import keras  # pylint: disable=import-outside-toplevel
 
     return tf.reduce_sum(keras.ops.sparse_categorical_crossentropy(labels, logits, from_logits=True))
-
-
-def _replica_slice(value, replica, count: int):
-    """Rows ``[size * r // N, size * (r + 1) // N)`` of ``value``: replica ``r``'s share of a batch."""
-    size = tf.shape(value)[0]
-    return value[(size * replica) // count:(size * (replica + 1)) // count]
 
 
 @contextlib.contextmanager
@@ -156,9 +226,14 @@ def gradients_already_summed(optimizer):
 
 
 def replicate(distribution: Optional[Distribution], fn: Callable, reductions: Sequence[str],
-              batch_args: int = 2) -> Callable:
+              count_examples: bool = False) -> Callable:
     """:meth:`Distribution.replicate`, or ``fn`` itself without a distribution."""
-    return fn if distribution is None else distribution.replicate(fn, reductions, batch_args)
+    return fn if distribution is None else distribution.replicate(fn, reductions, count_examples)
+
+
+def distributed_data(distribution: Optional[Distribution], data):
+    """:class:`DistributedData` of ``data``, or ``data`` itself without a distribution."""
+    return data if distribution is None else DistributedData(data, distribution)
 
 
 def scope(distribution: Optional[Distribution]):

@@ -46,6 +46,8 @@ class _ImageTaskBase:
         self._epoch_iterator = None
         # None with --distribution=none: the single-device functions below, unchanged.
         self.dist = None if config.run.distribution == "none" else distribute.current(config.run)
+        # The pipelines the steps read: the data's own, or each worker's shares of them (distributed).
+        self._input = distribute.distributed_data(self.dist, self.data)
         self.optimizer = MomentumSGD(learning_rate=config.child.lr_max, momentum=0.9, nesterov=True)
 
     def steps_per_epoch(self) -> int:
@@ -55,7 +57,7 @@ class _ImageTaskBase:
 
     def begin_epoch(self, epoch: int, skip_steps: int = 0) -> None:
         self.optimizer.learning_rate = child_learning_rate(epoch, self.config.child)
-        self._epoch_iterator = iter(self.data.train_epoch(epoch, start_step=skip_steps))
+        self._epoch_iterator = iter(self._input.train_epoch(epoch, start_step=skip_steps))
 
     def _next_train_batch(self):
         if self._epoch_iterator is None:
@@ -91,8 +93,21 @@ class _ImageTaskBase:
 
         if self.dist is not None:  # the same step on every replica, on its share of the global batch
             step = self.dist.train_step(model, optimizer, forward, child, batch, AUX_LOSS_WEIGHT)  # noqa: F811
-        signature = [self._image_spec(batch), tf.TensorSpec([batch], tf.int32), *extra_specs]
+        signature = [*self._batch_spec(batch), *extra_specs]
         return tf.function(step, input_signature=signature, jit_compile=self.config.run.jit_compile)
+
+    def _batch_spec(self, batch: Optional[int]) -> list:
+        """The (images, labels) input signature of a step: distributed values under a distribution."""
+        if self.dist is not None:
+            return list(self._input.train_spec if batch else self._input.eval_spec)
+        return [self._image_spec(batch), tf.TensorSpec([batch], tf.int32)]
+
+    def _counted(self, outputs, labels) -> tuple:
+        """A compiled evaluation's sums and the examples of the batch (distributed: its last output)."""
+        if self.dist is not None:
+            return tuple(float(value) for value in outputs[:-1]), int(outputs[-1])
+        outputs = outputs if isinstance(outputs, (tuple, list)) else (outputs,)
+        return tuple(float(value) for value in outputs), int(labels.shape[0])
 
     def _run_train_step(self, *extra, train_fn=None) -> Mapping[str, float]:
         images, labels = self._next_train_batch()
@@ -101,7 +116,7 @@ class _ImageTaskBase:
                 "lr": float(keras.ops.convert_to_numpy(self.optimizer.learning_rate))}
 
     def _split(self, split: str):
-        dataset = self.data.valid() if split == "valid" else self.data.test() if split == "test" else None
+        dataset = self._input.valid() if split == "valid" else self._input.test() if split == "test" else None
         if dataset is None:
             raise ValueError(f"no {split!r} split in this run (valid_size=0 or an unknown split name)")
         return dataset
@@ -136,14 +151,13 @@ class ImageSearchTask(_ImageTaskBase, SearchTask):
         self.reward_bn = space.reward_bn(config.search)
         self._arc_spec = arc_spec
         self._reward_dropout = bool(getattr(model, "reward_dropout", False))
-        eval_signature = [self._image_spec(None), tf.TensorSpec([None], tf.int32), arc_spec,
-                          tf.TensorSpec([], tf.bool)]
+        eval_signature = [*self._batch_spec(None), arc_spec, tf.TensorSpec([], tf.bool)]
 
         def correct(images, labels, arc, dropout):
             extra = {"dropout": dropout} if self._reward_dropout else {}
             return _correct(labels, model(images, arc, training=False, **extra))
 
-        correct = distribute.replicate(self.dist, correct, ("sum",))
+        correct = distribute.replicate(self.dist, correct, ("sum",), count_examples=True)
         self._eval_fn = tf.function(correct, input_signature=eval_signature, jit_compile=config.run.jit_compile)
         self._batch_eval_fn = None if "batch" not in space.reward_bn_modes else bn_stats.batch_statistics_function(
             correct, eval_signature, jit_compile=config.run.jit_compile)
@@ -185,7 +199,7 @@ class ImageSearchTask(_ImageTaskBase, SearchTask):
 
     def _next_reward_batch(self):
         if self._reward_iterator is None:
-            self._reward_iterator = iter(self.data.reward_stream().skip(int(self.reward_batches.numpy())))
+            self._reward_iterator = iter(self._input.reward_stream(int(self.reward_batches.numpy())))
         batch = next(self._reward_iterator)
         self.reward_batches.assign_add(1)
         return batch
@@ -224,14 +238,14 @@ class ImageSearchTask(_ImageTaskBase, SearchTask):
             with self._recalibrator.recalibrated(arc):
                 dropout = tf.constant(reward and self._reward_dropout)
                 for images, labels in batches:
-                    correct += float(self._eval_fn(images, labels, arc, dropout))
-                    total += int(labels.shape[0])
+                    (batch_correct,), examples = self._counted(self._eval_fn(images, labels, arc, dropout), labels)
+                    correct, total = correct + batch_correct, total + examples
             return correct, total
         function = self._batch_eval_fn if mode == "batch" else self._eval_fn
         dropout = tf.constant(reward and self._reward_dropout)
         for images, labels in batches:
-            correct += float(function(images, labels, arc, dropout))
-            total += int(labels.shape[0])
+            (batch_correct,), examples = self._counted(function(images, labels, arc, dropout), labels)
+            correct, total = correct + batch_correct, total + examples
         return correct, total
 
     def reward(self, arc, mode: Optional[str] = None) -> float:
@@ -285,9 +299,8 @@ class ImageFinalTask(_ImageTaskBase, FinalTask):
             return _correct(labels, logits), tf.reduce_sum(
                 keras.ops.sparse_categorical_crossentropy(labels, logits, from_logits=True))
 
-        evaluate_batch = distribute.replicate(self.dist, evaluate_batch, ("sum", "sum"))
-        self._eval_fn = tf.function(evaluate_batch, input_signature=[
-            self._image_spec(None), tf.TensorSpec([None], tf.int32)])
+        evaluate_batch = distribute.replicate(self.dist, evaluate_batch, ("sum", "sum"), count_examples=True)
+        self._eval_fn = tf.function(evaluate_batch, input_signature=self._batch_spec(None))
 
     def train_step(self) -> Mapping[str, float]:
         total_steps = max(1, self.config.run.num_epochs * self.steps_per_epoch())
@@ -301,10 +314,8 @@ class ImageFinalTask(_ImageTaskBase, FinalTask):
         for index, (images, labels) in enumerate(self._split(split)):
             if max_batches and index >= max_batches:
                 break
-            batch_correct, batch_loss = self._eval_fn(images, labels)
-            correct += float(batch_correct)
-            loss += float(batch_loss)
-            total += int(labels.shape[0])
+            (batch_correct, batch_loss), examples = self._counted(self._eval_fn(images, labels), labels)
+            correct, loss, total = correct + batch_correct, loss + batch_loss, total + examples
         total = max(total, 1)
         return {"accuracy": correct / total, "loss": loss / total, "examples": int(total)}
 

@@ -164,3 +164,49 @@ def test_constructor_takes_in_memory_arrays(npz_config):
                             y_test=np.zeros(2, np.int32), num_classes=1, horizontal_flip=False)
     with pytest.raises(DataError, match="channel 0 of the training images is constant"):
         ImageData(raw, dataclasses.replace(npz_config, valid_size=0))
+
+
+def _interleaved(dataset, count):
+    """A sharded pipeline's elements grouped per step: ``count`` replicas' shares in turn."""
+    parts = batches(dataset)
+    assert len(parts) % count == 0
+    return [parts[index:index + count] for index in range(0, len(parts), count)]
+
+
+@pytest.mark.parametrize("replicas,first,count", [(2, 0, 2), (2, 1, 1), (4, 2, 2), (4, 0, 1)])
+def test_sharded_pipelines_hold_the_rows_of_the_one_device_batches(npz_config, replicas, first, count):
+    """A distributed run's input pipeline (``shard``: replicas first .. first+count-1 of ``replicas``) yields
+    per step the rows [r*B/N, (r+1)*B/N) of the one-device batch for each of its replicas, augmented
+    exactly as those rows are in the whole batch; resuming (start_step / start_batch) included."""
+    data = load_image_data(dataclasses.replace(npz_config, cutout_size=3), horizontal_flip=True)
+    shard, share = (first, count, replicas), 8 // replicas
+
+    def check(whole, sharded, rows=None):
+        assert len(sharded) == len(whole) and len(whole) > 0
+        for (x, y), parts in zip(whole, sharded):
+            assert len(parts) == count
+            for local, (x_part, y_part) in enumerate(parts):
+                replica = first + local
+                lo, hi = rows(len(y), replica) if rows else (replica * share, (replica + 1) * share)
+                np.testing.assert_array_equal(y_part, y[lo:hi])
+                np.testing.assert_array_equal(x_part, x[lo:hi])
+
+    check(batches(data.train_epoch(2)), _interleaved(data.train_epoch(2, shard=shard), count))
+    check(batches(data.train_epoch(2, start_step=3)),
+          _interleaved(data.train_epoch(2, start_step=3, shard=shard), count))
+    check(batches(data.reward_stream().skip(3).take(4)),
+          _interleaved(data.reward_stream(start_batch=3, shard=shard).take(4 * count), count))
+    even = lambda size, r: (size * r // replicas, size * (r + 1) // replicas)  # noqa: E731
+    check(batches(data.valid()), _interleaved(data.valid(shard=shard), count), even)  # batches 3, 3, 2
+    check(batches(data.test(batch_size=4)), _interleaved(data.test(batch_size=4, shard=shard), count), even)
+    assert data.valid(shard=shard).element_spec[0].shape.as_list() == [None, 8, 8, 3]
+
+
+def test_augmenting_rows_of_a_batch_draws_what_the_whole_batch_draws():
+    images = tf.random.stateless_normal([6, 10, 10, 2], [1, 2])
+    key = tf.constant([5, 0], tf.int64)
+    whole = augment.augment(images, key, pad=2, horizontal_flip=True, cutout_size=3).numpy()
+    for start, size in ((0, 3), (3, 3), (2, 1)):
+        part = augment.augment(images[start:start + size], key, pad=2, horizontal_flip=True, cutout_size=3,
+                               rows=(start, 6)).numpy()
+        np.testing.assert_array_equal(part, whole[start:start + size])

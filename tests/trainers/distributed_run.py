@@ -61,8 +61,23 @@ def run_search(config, result):
     result["derived"] = run.run()
     result["controller"] = [np.asarray(v).tolist() for v in run.strategy.controller.trainable_variables]
     task = run.task  # pylint: disable=protected-access
+    result["batch_norm"] = batch_norm_statistics(task.model, config)
     result["traces"] = {"train": task._train_fn.experimental_get_tracing_count(),
                         "eval": task._batch_eval_fn.experimental_get_tracing_count()}
+
+
+def batch_norm_statistics(model, config):
+    """The sum of every moving batch-norm statistic, one list per replica copy held by this process."""
+    from enas.trainers import distribute
+    from enas.trainers.bn_stats import moving_statistics
+
+    distribution = distribute.current(config.run)
+    copies = []
+    for variable in moving_statistics(model):
+        value = getattr(variable, "value", variable)
+        local = distribution.strategy.experimental_local_results(value) if distribution else [value]
+        copies.append([float(np.sum(np.asarray(copy, np.float64))) for copy in local])
+    return [list(column) for column in zip(*copies)]
 
 
 def run_final(config, result):
