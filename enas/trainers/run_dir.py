@@ -30,8 +30,9 @@ _RESUMABLE_RUN_FIELDS = {"num_epochs", "reset_output_dir", "log_every", "eval_ev
                          "derive_num_samples", "derive_top_k", "derive_num_batches", "max_eval_batches",
                          "jit_compile", "output_dir", "checkpoint_every_steps", "checkpoint_every_minutes",
                          "distribution", "devices", "logical_cpu_devices"}
-# Child-section fields that may change between a run and its resumption (how it is compiled, not what).
-_RESUMABLE_CHILD_FIELDS = {"compiled_switches"}
+# Per section, the fields that may change between a run and its resumption (the child's: how its step
+# is compiled, not what it computes).
+_RESUMABLE_FIELDS = {"run": _RESUMABLE_RUN_FIELDS, "child": {"compiled_switches"}}
 
 
 def atomic_write_json(path: str, value: Any) -> None:
@@ -55,8 +56,7 @@ def _identity(config_dict: Mapping[str, Any]) -> dict[str, Any]:
     flat = {}
     for section, values in config_dict.items():
         for key, value in values.items():
-            if (section, key) in {("run", k) for k in _RESUMABLE_RUN_FIELDS} | {("child", k) for k in
-                                                                                _RESUMABLE_CHILD_FIELDS}:
+            if key in _RESUMABLE_FIELDS.get(section, ()):
                 continue
             flat[f"{section}.{key}"] = value
     return flat
