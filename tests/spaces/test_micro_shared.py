@@ -212,8 +212,8 @@ def _step_graph_and_gradients(config, arcs, batch=4):
 
 
 def _copied_switches(graph):
-    """The switches traced into ``graph`` itself (the loose ends' own conditionals aside)."""
-    return [op for op in graph.get_operations() if op.type in ("Case", "StatelessCase") and "loose_ends" not in op.name]
+    """The switches traced into ``graph`` itself."""
+    return [op for op in graph.get_operations() if op.type in ("Case", "StatelessCase")]
 
 
 COMPILED = ChildConfig(**{**CONFIG.__dict__, "compiled_switches": True})
@@ -224,8 +224,8 @@ def test_compiled_switches_are_functions_traced_once_per_shape_and_called_not_co
 
     rng = np.random.default_rng(3)
     arcs = [micro.random_arc(3, rng=rng) for _ in range(20)]
-    cell_ops._slot_switch.cache_clear()
-    cell_ops._pair_switch.cache_clear()
+    for cache in (cell_ops._slot_switch, cell_ops._pair_switch, cell_ops._loose_end_switch):
+        cache.cache_clear()
     _, graph, traces = _step_graph_and_gradients(COMPILED, arcs[:2])
     # N R N R N: C = 4, 8, 16 at 8x8, 4x4, 2x2. One op-switch function per C, traced once; one input
     # switch per node count (2, 3, 4 readable nodes), traced once per stage (its inputs' shapes).
@@ -237,13 +237,16 @@ def test_compiled_switches_are_functions_traced_once_per_shape_and_called_not_co
         return {n: cell_ops._pair_switch(n).experimental_get_tracing_count() for n in (2, 3, 4)}
 
     assert slot_traces() == {4: 1, 8: 1, 16: 1} and pair_traces() == {2: 3, 3: 3, 4: 3}
-    # 5 cells x 3 nodes x 2 slots call the op switch and 5 x 3 the input switch; none is copied.
+    # 5 cells x 3 nodes x 2 slots call the op switch, 5 x 3 the input switch and 5 x 5 the loose-end
+    # switch (one per node); none is copied.
     calls = [op for op in graph.get_operations() if op.type in ("StatefulPartitionedCall", "PartitionedCall")]
-    assert len(calls) >= 5 * 3 * 3 and not _copied_switches(graph)
+    assert len(calls) >= 5 * 3 * 3 + 5 * 5 and not _copied_switches(graph)
+    assert cell_ops._loose_end_switch().experimental_get_tracing_count() == 3  # one per stage (shapes)
     # Twenty architectures through a new step and child: nothing traces again.
     _, _, traces_again = _step_graph_and_gradients(COMPILED, arcs)
     assert traces == traces_again == 1
     assert slot_traces() == {4: 1, 8: 1, 16: 1} and pair_traces() == {2: 3, 3: 3, 4: 3}
+    assert cell_ops._loose_end_switch().experimental_get_tracing_count() == 3
 
 
 def test_compiled_switches_compute_what_the_copied_ones_compute():

@@ -234,6 +234,19 @@ def _slot_switch(filters: int, num_branches: int):
     return compiled_once(lambda x, row, op: ops.switch(op, branches, x, row))
 
 
+@functools.lru_cache(maxsize=None)
+def _loose_end_switch():
+    """``(is_loose, node, kernel) -> conv(relu(node), kernel) if is_loose else 0``: one loose-end term
+    of :class:`LooseEndProjection` (:func:`_loose_end_term`), compiled once per process."""
+    return compiled_once(_loose_end_term)
+
+
+def _loose_end_term(is_loose, node, kernel):
+    branches = [lambda node, kernel: ops.zeros_like(node),
+                lambda node, kernel: ops.conv(ops.relu(node), kernel, padding="same")]
+    return ops.switch(is_loose, branches, node, kernel)
+
+
 def choose_inputs(nodes, index1, index2, compiled: bool = False):
     """``(nodes[index1], nodes[index2])``: the inputs of both slots of a node, in one switch.
 
@@ -283,11 +296,14 @@ class LooseEndProjection(keras.layers.Layer):
     Args:
       num_nodes: B + 2.
       filters: channels C of every node and of the output.
+      compiled_switch: each node's switch as the compiled function every cell calls
+        (:func:`_loose_end_switch`) rather than a copy in the calling graph.
     """
 
-    def __init__(self, num_nodes: int, filters: int, **kwargs):
+    def __init__(self, num_nodes: int, filters: int, compiled_switch: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.num_nodes, self.filters = int(num_nodes), int(filters)
+        self.compiled_switch = bool(compiled_switch)
         self.norm = SearchBatchNorm(self.filters, name="bn")
 
     def build(self, input_shape=None):
@@ -308,12 +324,11 @@ class LooseEndProjection(keras.layers.Layer):
         # a switch per node runs that conv only for loose ends. (Masking the concatenation instead
         # convolves all (B+2)·C channels: measured ~25% of a step at 32x32 with few loose ends.)
         is_loose = ops.cast(loose_end_mask(cell_tokens, self.num_nodes), "int32")
-        branches = [lambda node, kernel: ops.zeros_like(node),
-                    lambda node, kernel: ops.conv(ops.relu(node), kernel, padding="same")]
+        switch = _loose_end_switch() if self.compiled_switch else _loose_end_term
         total = 0.0
         for i, node in enumerate(nodes):
             kernel = self.kernel[:, :, i * self.filters:(i + 1) * self.filters, :]
-            total = total + ops.switch(is_loose[i], branches, node, kernel)
+            total = total + switch(is_loose[i], node, kernel)
         return self.norm(total)
 
     def mixture(self, nodes, loose_weights):
@@ -327,7 +342,8 @@ class LooseEndProjection(keras.layers.Layer):
         return self.norm(total)
 
     def get_config(self):
-        return {**super().get_config(), "num_nodes": self.num_nodes, "filters": self.filters}
+        return {**super().get_config(), "num_nodes": self.num_nodes, "filters": self.filters,
+                "compiled_switch": self.compiled_switch}
 
 
 @keras.saving.register_keras_serializable(package="enas")

@@ -78,7 +78,8 @@ class SearchCell(keras.layers.Layer):
         self.slots = [SharedSlot(self.filters, node_id, self.num_branches, compiled_switch=self.compiled_switches,
                                  name=f"node{node_id}_{slot}")
                       for node_id in range(2, self.num_cells + 2) for slot in ("x", "y")]
-        self.loose_ends = LooseEndProjection(self.num_cells + 2, self.filters, name="loose_ends")
+        self.loose_ends = LooseEndProjection(self.num_cells + 2, self.filters, compiled_switch=self.compiled_switches,
+                                             name="loose_ends")
 
     def build(self, input_shape=None):
         channels0, channels1 = self.input_channels
