@@ -183,13 +183,18 @@ def write_synthetic_ptb(directory: str, vocab_size: int = 30, lines: tuple[int, 
     words = [f"w{i}" for i in range(vocab_size - 2)] + [UNK]
     os.makedirs(directory, exist_ok=True)
     for (split, name), count in zip(SPLIT_FILES.items(), lines):
-        with open(os.path.join(directory, name), "w", encoding="utf-8") as handle:
+        # Written aside, then renamed: runs started together share the directory, and a reader must
+        # never see a file half written (the content is the same for the same seed).
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
             for _ in range(count):
                 position, line = int(rng.integers(len(words))), []
                 for _ in range(int(rng.integers(3, 12))):
                     line.append(words[position])
                     position = (position + int(rng.integers(1, 3))) % len(words)
                 handle.write(" " + " ".join(line) + " \n")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, os.path.join(directory, name))
     return directory
 
 

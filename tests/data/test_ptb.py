@@ -129,3 +129,28 @@ def test_synthetic_corpus_loads(tmp_path):
     assert data.vocab_size == 20  # 18 words, <unk> and <eos>
     assert data.train.shape[0] == 4 and data.valid.shape[0] == 2
     assert int(data.train.max()) < data.vocab_size
+
+
+def test_synthetic_corpus_is_never_seen_half_written(tmp_path):
+    """Runs started together (the chaos test's reference and killed runs) rewrite the same corpus."""
+    import threading
+
+    directory = str(tmp_path / "shared")
+    ptb.write_synthetic_ptb(directory, seed=3)
+    expected = {name: open(os.path.join(directory, name)).read() for name in ptb.SPLIT_FILES.values()}
+    done = threading.Event()
+
+    def rewrite():
+        for _ in range(40):
+            ptb.write_synthetic_ptb(directory, seed=3)
+        done.set()
+
+    writer = threading.Thread(target=rewrite)
+    writer.start()
+    reads = 0
+    while not done.is_set() or reads < 100:
+        for name, content in expected.items():
+            assert open(os.path.join(directory, name)).read() == content
+        reads += 1
+    writer.join()
+    assert sorted(os.listdir(directory)) == sorted(expected)  # no temporary file left behind
