@@ -91,8 +91,8 @@ class SearchCell(keras.layers.Layer):
             slot.build()
         self.loose_ends.build()
 
-    def call(self, inputs, cell_tokens):
-        """``inputs``: [h_{i-2}, h_{i-1}]; ``cell_tokens``: this cell's 4B tokens (int32 tensor or ints)."""
+    def _calibrated(self, inputs) -> list:
+        """The cell's two inputs brought to C channels at this cell's size: nodes 0 and 1."""
         previous, last = inputs
         if self.reduce_input0:
             previous = self.input0_layer(ops.relu(previous), training=True)
@@ -100,7 +100,11 @@ class SearchCell(keras.layers.Layer):
             previous = self.input0_layer(previous)
         if self.input1_layer is not None:
             last = self.input1_layer(last)
-        nodes = [previous, last]
+        return [previous, last]
+
+    def call(self, inputs, cell_tokens):
+        """``inputs``: [h_{i-2}, h_{i-1}]; ``cell_tokens``: this cell's 4B tokens (int32 tensor or ints)."""
+        nodes = self._calibrated(inputs)
         for node in range(self.num_cells):
             index1, op1, index2, op2 = (cell_tokens[4 * node + k] for k in range(4))
             x, y = choose_inputs(nodes, index1, index2, compiled=self.compiled_switches)
@@ -114,14 +118,7 @@ class SearchCell(keras.layers.Layer):
         ``index1 op1 index2 op2`` (index rows: weights of the j readable nodes; op rows: of the ops).
         A node is a loose end with probability ``prod (1 - a_s[node])`` over the index rows ``a_s`` that
         can read it. One-hot rows give :meth:`call` with that cell's tokens."""
-        previous, last = inputs
-        if self.reduce_input0:
-            previous = self.input0_layer(ops.relu(previous), training=True)
-        elif self.input0_layer is not None:
-            previous = self.input0_layer(previous)
-        if self.input1_layer is not None:
-            last = self.input1_layer(last)
-        nodes = [previous, last]
+        nodes = self._calibrated(inputs)
         num_nodes = self.num_cells + 2
         loose = [1.0] * num_nodes
         for node in range(self.num_cells):
