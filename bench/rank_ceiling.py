@@ -81,7 +81,13 @@ def _args(argv=None):
     parser.add_argument("--batch_size", type=int, default=64)
     parser.add_argument("--retrain_epochs", type=int, default=4)
     parser.add_argument("--max_steps_per_epoch", type=int, default=0)
+    parser.add_argument("--anneal", action="store_true",
+                        help="train with one cosine period over the training (--child_lr_T_0 = --retrain_epochs, "
+                             "--child_lr_T_mul=1: the learning rate decays towards --child_lr_min by the last "
+                             "epoch) instead of the search's schedule; a recipe of its own, so with --no_stored_run")
     args = parser.parse_args(argv)
+    if args.anneal and args.seed_dir and not args.no_stored_run:
+        parser.error("--anneal: the stored efficacy runs used the search's schedule; add --no_stored_run")
     if bool(args.seed_dir) == bool(args.archs):
         parser.error("give exactly one of --seed_dir and --archs")
     if args.repeats < 0 or (args.repeats < 1 and (args.archs or args.no_stored_run)):
@@ -233,15 +239,17 @@ def recipe_args(args):
     return efficacy, eargs
 
 
-def final_config(efficacy, eargs, seed: int, train_seed: int, arc: str, output_dir: str):
+def final_config(efficacy, eargs, seed: int, train_seed: int, arc: str, output_dir: str, anneal: bool = False):
     """The efficacy protocol's stand-alone config of ``arc`` (bench/efficacy.py run_seed), trained with
-    run and data-order seed ``train_seed``."""
+    run and data-order seed ``train_seed`` (``anneal``: one cosine period over the training)."""
     from enas.config import RankConfig, SearchConfig  # pylint: disable=import-outside-toplevel
     from enas.trainers.rank import standalone_config  # pylint: disable=import-outside-toplevel
 
     rank = RankConfig(search_dir=".", output_dir=".", num_archs=4, train_epochs=eargs.retrain_epochs,
                       max_steps_per_epoch=eargs.max_steps_per_epoch, seed=train_seed, progress=False)
     config = standalone_config(efficacy.search_config(eargs, "enas", seed), arc, output_dir, rank)
+    if anneal:
+        config = config.replace(child=dataclasses.replace(config.child, lr_T_0=eargs.retrain_epochs, lr_T_mul=1))
     return config.replace(search=SearchConfig(), data=dataclasses.replace(config.data, seed=train_seed))
 
 
@@ -311,6 +319,10 @@ def main(argv=None) -> dict:
         differences = recipe_differences(final_config(efficacy, eargs, seed, seed, arcs[0], "."), stored_config)
         if differences:
             raise SystemExit("error: the recipe differs from the stored stand-alone runs: " + "; ".join(differences))
+    previous = _read_json(os.path.join(args.output_dir, RESULT_FILE))
+    if previous is not None and bool(previous.get("anneal", False)) != args.anneal:
+        raise SystemExit(f"error: {args.output_dir} holds runs trained {'with' if previous.get('anneal') else 'without'}"
+                         " --anneal; use another --output_dir")
     scores = compute_scores(args, arcs, result)
     first = 0 if (args.seed_dir and not args.no_stored_run) else 1
     runs: list[list[Optional[float]]] = [list(stored)] if first == 0 else []
@@ -326,7 +338,8 @@ def main(argv=None) -> dict:
         stats = ceiling_stats(names, runs, scores)
         stats.update(seed=seed, repeat_seeds={str(r): seed + r * args.seed_offset for r in repeat_dirs},
                      stored_run_is_repeat0=first == 0, arcs=arcs, scores=scores,
-                     recipe={key: getattr(args, key) for key in _RECIPE_KEYS}, seed_dir=args.seed_dir)
+                     recipe={key: getattr(args, key) for key in _RECIPE_KEYS}, seed_dir=args.seed_dir,
+                     anneal=args.anneal)
         stats["table"] = table(stats, arcs)
         _write_json(os.path.join(args.output_dir, RESULT_FILE), stats)
         return stats
@@ -344,7 +357,8 @@ def main(argv=None) -> dict:
             for i, (name, arc) in enumerate(zip(names, arcs)):
                 if row[i] is not None:
                     continue
-                config = final_config(efficacy, eargs, seed, train_seed, arc, os.path.join(repeat_dirs[r], name))
+                config = final_config(efficacy, eargs, seed, train_seed, arc, os.path.join(repeat_dirs[r], name),
+                                      anneal=args.anneal)
                 if data is None:  # the same split and test images; the training order follows train_seed
                     data = load_image_data(config.data)
                 metrics = train_final(config, data=data)
