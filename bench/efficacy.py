@@ -10,6 +10,13 @@ architectures, the Kendall tau of each reward mode, and the wall time of each se
     python bench/efficacy.py                       # the README's protocol (embedded data; hours on 2 CPU cores)
     python bench/efficacy.py --smoke               # about a minute: the protocol at toy sizes
     python bench/efficacy.py --dataset=cifar10 --data_dir=~/tensorflow_datasets --seeds=0,1,2
+    python bench/efficacy.py --searches_from=runs/efficacy --output_dir=runs/efficacy_search_lr \
+        --retrain_schedule=search   # the same searches, the stand-alone side retrained another way
+
+Stand-alone training (``--retrain_schedule``): by default one cosine period of the learning rate over
+``--retrain_epochs`` (``enas-rank --rank_anneal``); ``search`` keeps the search's warm-restart schedule,
+which leaves the last of 4 epochs at 79% of its top learning rate (the protocol before; its accuracies
+are far noisier: ``bench/rank_ceiling.py``).
 
 Every search and training runs in its own directory under ``--output_dir`` and resumes, so an
 interrupted benchmark continues where it stopped; a finished seed's figures are kept in
@@ -22,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 from typing import Optional
@@ -55,6 +63,13 @@ def _args(argv=None):
     parser.add_argument("--derive_num_batches", type=int, default=5)
     parser.add_argument("--num_random", type=int, default=10, help="K uniform random architectures per seed")
     parser.add_argument("--retrain_epochs", type=int, default=4)
+    parser.add_argument("--retrain_schedule", default="anneal", choices=("anneal", "search"),
+                        help="stand-alone learning rate: one cosine period over --retrain_epochs (enas-rank's "
+                             "--rank_anneal, the default) or the search's warm-restart schedule (runs before it)")
+    parser.add_argument("--searches_from", default="",
+                        help="an earlier bench/efficacy.py output directory: take each seed's searches (copied) and "
+                             "derived architectures from it instead of searching again, e.g. to re-measure the "
+                             "stand-alone side with another --retrain_schedule")
     parser.add_argument("--max_steps_per_epoch", type=int, default=0)
     parser.add_argument("--output_dir", default="runs/efficacy")
     args = parser.parse_args(argv)
@@ -97,11 +112,15 @@ def run_seed(args, seed: int, data, previous: Optional[dict] = None) -> dict:
 
     strategies = args.strategies.split(",")
     previous = previous or {}
-    result = {"seed": seed, "search_seconds": dict(previous.get("search_seconds", {})),
-              "derived": dict(previous.get("derived", {}))}
+    result = {"seed": seed, "retrain_schedule": args.retrain_schedule,
+              "search_seconds": dict(previous.get("search_seconds", {})), "derived": dict(previous.get("derived", {}))}
     for strategy in strategies:
         config = search_config(args, strategy, seed)
         if strategy in result["derived"]:
+            continue
+        if args.searches_from:
+            copied = _copy_search(args, seed, strategy, config.run.output_dir)
+            result["derived"][strategy], result["search_seconds"][strategy] = copied
             continue
         start = time.time()
         derived = search(config, data=data)
@@ -115,7 +134,8 @@ def run_seed(args, seed: int, data, previous: Optional[dict] = None) -> dict:
     archs = [(f"{s}-derived", result["derived"][s]) for s in strategies]
     archs += [(f"uniform-{i}", space.arc_from_tokens(row, config.child).to_string()) for i, row in enumerate(uniform)]
     rank = RankConfig(search_dir=".", output_dir=".", num_archs=max(4, len(archs)), train_epochs=args.retrain_epochs,
-                      max_steps_per_epoch=args.max_steps_per_epoch, seed=seed, progress=False)
+                      anneal=args.retrain_schedule == "anneal", max_steps_per_epoch=args.max_steps_per_epoch,
+                      seed=seed, progress=False)
     standalone = dict(previous.get("standalone", {}))
     for name, arc in archs:
         if name in standalone:
@@ -141,6 +161,22 @@ def run_seed(args, seed: int, data, previous: Optional[dict] = None) -> dict:
     return result
 
 
+def _copy_search(args, seed: int, strategy: str, destination: str) -> tuple[str, float]:
+    """A finished search of ``--searches_from`` copied to ``destination``: (derived architecture, search seconds)."""
+    source_seed = os.path.join(args.searches_from, f"seed{seed}")
+    try:
+        with open(os.path.join(source_seed, "result.json")) as handle:
+            source = json.load(handle)
+        derived, seconds = source["derived"][strategy], source["search_seconds"][strategy]
+    except (OSError, ValueError, KeyError):
+        raise SystemExit(f"error: --searches_from: {source_seed} holds no finished {strategy} search "
+                         "(a result.json naming it)") from None
+    if not os.path.exists(destination):
+        shutil.copytree(os.path.join(source_seed, strategy), destination + ".tmp", dirs_exist_ok=True)
+        os.replace(destination + ".tmp", destination)
+    return derived, seconds
+
+
 def _mean_spread(values) -> str:
     values = np.asarray([v for v in values if v == v], np.float64)
     if values.size == 0:
@@ -151,7 +187,8 @@ def _mean_spread(values) -> str:
 def table(args, results: list[dict]) -> str:
     strategies = args.strategies.split(",")
     lines = [f"efficacy: macro L={args.num_layers} C={args.out_filters} on {args.dataset}, {len(results)} seed(s), "
-             f"{args.search_epochs} search epochs, stand-alone {args.retrain_epochs} epochs, "
+             f"{args.search_epochs} search epochs, stand-alone {args.retrain_epochs} epochs "
+             f"({args.retrain_schedule} schedule), "
              f"K={args.num_random} uniform architectures per seed",
              f"{'architectures':40s} {'test accuracy (mean +- std over seeds)':>40s}"]
     for strategy in strategies:
@@ -184,7 +221,11 @@ def main(argv=None) -> dict:
         if os.path.exists(path):
             with open(path) as handle:
                 previous = json.load(handle)
-            if all(s in previous["derived"] for s in args.strategies.split(",")):
+            schedule = previous.get("retrain_schedule", "search")  # written since; earlier runs: the search's
+            if schedule != args.retrain_schedule:
+                raise SystemExit(f"error: {path} was retrained with --retrain_schedule={schedule}; use another "
+                                 "--output_dir (or --searches_from it with another directory)")
+            if all(s in previous.get("ranking", {}) for s in args.strategies.split(",")):
                 results.append(previous)
                 continue
         data = load_image_data(search_config(args, "enas", seed).data)

@@ -52,7 +52,7 @@ from enas.trainers.rank_stats import kendall_tau  # noqa: E402
 RESULT_FILE, SCORES_FILE = "rank_ceiling.json", "scores.json"
 # Recipe flags shared with bench/efficacy.py (taken from the efficacy run's efficacy.json when there is one).
 _RECIPE_KEYS = ("dataset", "data_dir", "valid_size", "num_layers", "out_filters", "batch_size", "retrain_epochs",
-                "max_steps_per_epoch")
+                "max_steps_per_epoch", "retrain_schedule")
 
 
 def _args(argv=None):
@@ -81,13 +81,11 @@ def _args(argv=None):
     parser.add_argument("--batch_size", type=int, default=64)
     parser.add_argument("--retrain_epochs", type=int, default=4)
     parser.add_argument("--max_steps_per_epoch", type=int, default=0)
-    parser.add_argument("--anneal", action="store_true",
-                        help="train with one cosine period over the training (--child_lr_T_0 = --retrain_epochs, "
-                             "--child_lr_T_mul=1: the learning rate decays towards --child_lr_min by the last "
-                             "epoch) instead of the search's schedule; a recipe of its own, so with --no_stored_run")
+    parser.add_argument("--retrain_schedule", default=None, choices=("anneal", "search"),
+                        help="stand-alone learning rate (bench/efficacy.py's flag): default the efficacy run's "
+                             "(runs without the flag used 'search'); another one than the stored runs' needs "
+                             "--no_stored_run")
     args = parser.parse_args(argv)
-    if args.anneal and args.seed_dir and not args.no_stored_run:
-        parser.error("--anneal: the stored efficacy runs used the search's schedule; add --no_stored_run")
     if bool(args.seed_dir) == bool(args.archs):
         parser.error("give exactly one of --seed_dir and --archs")
     if args.repeats < 0 or (args.repeats < 1 and (args.archs or args.no_stored_run)):
@@ -233,23 +231,28 @@ def recipe_args(args):
     stored = _read_json(os.path.join(os.path.dirname(os.path.abspath(args.seed_dir)), "efficacy.json")) \
         if args.seed_dir else None
     for key in _RECIPE_KEYS:
-        value = stored["args"][key] if stored and key in stored["args"] else getattr(args, key)
+        if key == "retrain_schedule":
+            # Given here: it wins (with --no_stored_run where it differs from the stored runs'). Otherwise the
+            # efficacy run's; an efficacy run from before the flag trained with the search's schedule.
+            stored_schedule = stored["args"].get(key, "search") if stored else None
+            value = args.retrain_schedule or stored_schedule or eargs.retrain_schedule
+        else:
+            value = stored["args"][key] if stored and key in stored["args"] else getattr(args, key)
         setattr(eargs, key, value)
         setattr(args, key, value)
     return efficacy, eargs
 
 
-def final_config(efficacy, eargs, seed: int, train_seed: int, arc: str, output_dir: str, anneal: bool = False):
+def final_config(efficacy, eargs, seed: int, train_seed: int, arc: str, output_dir: str):
     """The efficacy protocol's stand-alone config of ``arc`` (bench/efficacy.py run_seed), trained with
-    run and data-order seed ``train_seed`` (``anneal``: one cosine period over the training)."""
+    run and data-order seed ``train_seed`` and ``eargs.retrain_schedule``."""
     from enas.config import RankConfig, SearchConfig  # pylint: disable=import-outside-toplevel
     from enas.trainers.rank import standalone_config  # pylint: disable=import-outside-toplevel
 
     rank = RankConfig(search_dir=".", output_dir=".", num_archs=4, train_epochs=eargs.retrain_epochs,
-                      max_steps_per_epoch=eargs.max_steps_per_epoch, seed=train_seed, progress=False)
+                      anneal=eargs.retrain_schedule == "anneal", max_steps_per_epoch=eargs.max_steps_per_epoch,
+                      seed=train_seed, progress=False)
     config = standalone_config(efficacy.search_config(eargs, "enas", seed), arc, output_dir, rank)
-    if anneal:
-        config = config.replace(child=dataclasses.replace(config.child, lr_T_0=eargs.retrain_epochs, lr_T_mul=1))
     return config.replace(search=SearchConfig(), data=dataclasses.replace(config.data, seed=train_seed))
 
 
@@ -320,9 +323,12 @@ def main(argv=None) -> dict:
         if differences:
             raise SystemExit("error: the recipe differs from the stored stand-alone runs: " + "; ".join(differences))
     previous = _read_json(os.path.join(args.output_dir, RESULT_FILE))
-    if previous is not None and bool(previous.get("anneal", False)) != args.anneal:
-        raise SystemExit(f"error: {args.output_dir} holds runs trained {'with' if previous.get('anneal') else 'without'}"
-                         " --anneal; use another --output_dir")
+    if previous is not None:  # (files of before the flag: "anneal" true, or the search's schedule)
+        schedule = previous.get("recipe", {}).get("retrain_schedule") or (
+            "anneal" if previous.get("anneal") else "search")
+        if schedule != args.retrain_schedule:
+            raise SystemExit(f"error: {args.output_dir} holds runs trained with --retrain_schedule={schedule}; "
+                             "use another --output_dir")
     scores = compute_scores(args, arcs, result)
     first = 0 if (args.seed_dir and not args.no_stored_run) else 1
     runs: list[list[Optional[float]]] = [list(stored)] if first == 0 else []
@@ -338,8 +344,7 @@ def main(argv=None) -> dict:
         stats = ceiling_stats(names, runs, scores)
         stats.update(seed=seed, repeat_seeds={str(r): seed + r * args.seed_offset for r in repeat_dirs},
                      stored_run_is_repeat0=first == 0, arcs=arcs, scores=scores,
-                     recipe={key: getattr(args, key) for key in _RECIPE_KEYS}, seed_dir=args.seed_dir,
-                     anneal=args.anneal)
+                     recipe={key: getattr(args, key) for key in _RECIPE_KEYS}, seed_dir=args.seed_dir)
         stats["table"] = table(stats, arcs)
         _write_json(os.path.join(args.output_dir, RESULT_FILE), stats)
         return stats
@@ -357,8 +362,7 @@ def main(argv=None) -> dict:
             for i, (name, arc) in enumerate(zip(names, arcs)):
                 if row[i] is not None:
                     continue
-                config = final_config(efficacy, eargs, seed, train_seed, arc, os.path.join(repeat_dirs[r], name),
-                                      anneal=args.anneal)
+                config = final_config(efficacy, eargs, seed, train_seed, arc, os.path.join(repeat_dirs[r], name))
                 if data is None:  # the same split and test images; the training order follows train_seed
                     data = load_image_data(config.data)
                 metrics = train_final(config, data=data)

@@ -525,6 +525,9 @@ class RankConfig:
       output_dir: where ``rank.json``, ``rank.png`` and the stand-alone runs go.
       num_archs: architectures ranked (half the strategy's candidates, half uniform); at least 4.
       train_epochs: stand-alone training epochs of each (the search's child settings, from scratch).
+      anneal: image spaces: the stand-alone learning rate follows one cosine period over ``train_epochs``
+        (``lr_T_0 = train_epochs``, ``lr_T_mul = 1``) instead of the search's warm-restart schedule, so a short
+        training ends at a low learning rate (measured: far less seed noise, ``bench/rank_ceiling.py``).
       score_batches: validation batches of each shared-weight score (0: the whole split).
       top_k: the k of the top-k overlap.
       max_steps_per_epoch: cap on stand-alone training steps per epoch (0: full epochs).
@@ -540,6 +543,10 @@ class RankConfig:
     num_archs: int = setting(10, "rank_num_archs", "Architectures ranked: half the strategy's candidates, half "
                              "uniform (at least 4; 10 or more for a meaningful correlation).")
     train_epochs: int = setting(3, "rank_train_epochs", "Stand-alone training epochs of each architecture.")
+    anneal: bool = setting(True, "rank_anneal", "Image spaces: stand-alone training with one cosine period over "
+                           "--rank_train_epochs (the learning rate decays towards --child_lr_min) instead of the search's "
+                           "warm-restart schedule, which leaves a short training at a high learning rate and its "
+                           "accuracy noisy (--norank_anneal keeps the search's schedule).")
     score_batches: int = setting(0, "rank_score_batches", "Validation batches of each shared-weight score (0: all).")
     top_k: int = setting(3, "rank_top_k", "The k of the top-k overlap.")
     max_steps_per_epoch: int = setting(0, "max_steps_per_epoch",

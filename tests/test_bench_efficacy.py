@@ -21,3 +21,28 @@ def test_efficacy_smoke_prints_the_table(tmp_path, capsys):
                 "Kendall tau, enas weights, batch", "search wall time, enas"):
         assert row in table
     assert os.path.exists(tmp_path / "efficacy.json")
+    # The same searches, re-measured with the search's schedule: nothing searches again, the derived
+    # architectures are the same, and each stand-alone run says which schedule it trained with.
+    import json
+
+    from enas.trainers import search as search_module
+
+    def no_search(*args, **kwargs):
+        raise AssertionError("--searches_from must not search again")
+
+    again_dir = tmp_path / "again"
+    original = search_module.search
+    search_module.search = no_search
+    try:
+        again = module["main"](["--smoke", f"--output_dir={again_dir}", f"--searches_from={tmp_path}",
+                                "--retrain_schedule=search"])
+    finally:
+        search_module.search = original
+    (again_seed,) = again["results"]
+    assert again_seed["derived"] == seed["derived"] and again_seed["search_seconds"] == seed["search_seconds"]
+    assert again_seed["retrain_schedule"] == "search" and seed["retrain_schedule"] == "anneal"
+    for directory, period in ((tmp_path, 1), (again_dir, 10)):  # smoke: 1 retrain epoch; the search's T_0 = 10
+        with open(directory / "seed0" / "standalone" / "uniform-0" / "config.json") as handle:
+            assert json.load(handle)["config"]["child"]["lr_T_0"] == period
+    with pytest.raises(SystemExit, match="retrain_schedule=anneal"):
+        module["main"](["--smoke", f"--output_dir={tmp_path}", "--retrain_schedule=search"])

@@ -108,25 +108,30 @@ def test_stats_only_report_from_a_seed_directory(module, tmp_path, capsys):
         module["main"]([f"--seed_dir={seed_dir}", f"--output_dir={out}", "--repeats=1", "--stats_only"])
 
 
-def test_anneal_recipe_is_one_cosine_period_and_never_mixes_with_the_stored_runs(module, tmp_path):
-    """--anneal trains with --child_lr_T_0 = --retrain_epochs and T_mul 1 (the learning rate decays over the
-    training); it refuses to count the stored runs (another schedule) and an output directory of the other kind."""
+def test_retrain_schedule_follows_the_efficacy_run_and_never_mixes_with_other_runs(module, tmp_path):
+    """The stand-alone schedule is the efficacy run's (one written before --retrain_schedule existed trained with
+    the search's); another one given here needs --no_stored_run, and an output directory keeps one schedule."""
     seed_dir, out = tmp_path / "efficacy" / "seed0", tmp_path / "ceiling"
     _write(str(seed_dir / "result.json"), {"seed": 0, "derived": {}, "standalone": {"a": 0.8, "b": 0.7}})
-    efficacy, eargs = module["recipe_args"](module["_args"]([f"--seed_dir={seed_dir}", "--retrain_epochs=3"]))
+    _write(str(tmp_path / "efficacy" / "efficacy.json"), {"args": {"retrain_epochs": 3}})  # before the flag
+    efficacy, eargs = module["recipe_args"](module["_args"]([f"--seed_dir={seed_dir}"]))
+    assert eargs.retrain_schedule == "search"
     plain = module["final_config"](efficacy, eargs, 0, 0, "0 1 0", "x")
-    annealed = module["final_config"](efficacy, eargs, 0, 0, "0 1 0", "x", anneal=True)
+    efficacy, eargs = module["recipe_args"](module["_args"]([f"--seed_dir={seed_dir}", "--retrain_schedule=anneal"]))
+    annealed = module["final_config"](efficacy, eargs, 0, 0, "0 1 0", "x")
     assert (plain.child.lr_T_0, plain.child.lr_T_mul) == (10, 2)
     assert (annealed.child.lr_T_0, annealed.child.lr_T_mul) == (3, 1)
     assert dataclasses.replace(annealed.child, lr_T_0=10, lr_T_mul=2) == plain.child  # nothing else differs
-    with pytest.raises(SystemExit):  # argparse: --anneal needs --no_stored_run
-        module["_args"]([f"--seed_dir={seed_dir}", "--anneal"])
     for name, arc in (("a", "0 1 0"), ("b", "1 0 1")):
         _write(str(seed_dir / "standalone" / name / "final_metrics.json"), {"arc": arc, "test_accuracy": 0.8})
+        _write(str(seed_dir / "standalone" / name / "config.json"), {"config": dataclasses.asdict(plain)})
         _write(str(out / "repeat1" / name / "final_metrics.json"), {"arc": arc, "test_accuracy": 0.7})
         _write(str(out / "repeat2" / name / "final_metrics.json"), {"arc": arc, "test_accuracy": 0.75})
     args = [f"--seed_dir={seed_dir}", f"--output_dir={out}", "--repeats=2", "--stats_only", "--strategies=none"]
-    stats = module["main"](args + ["--no_stored_run", "--anneal"])
-    assert stats["anneal"] and not stats["stored_run_is_repeat0"] and stats["num_runs_per_arch"] == 2
-    with pytest.raises(SystemExit, match="with --anneal"):
+    with pytest.raises(SystemExit, match="child.lr_T_0"):  # the stored runs trained otherwise
+        module["main"](args + ["--retrain_schedule=anneal"])
+    stats = module["main"](args + ["--no_stored_run", "--retrain_schedule=anneal"])
+    assert stats["recipe"]["retrain_schedule"] == "anneal" and not stats["stored_run_is_repeat0"]
+    assert stats["num_runs_per_arch"] == 2
+    with pytest.raises(SystemExit, match="retrain_schedule=anneal"):  # this directory holds annealed runs
         module["main"](args + ["--no_stored_run"])

@@ -62,11 +62,14 @@ def correlations(scores: Sequence[float], standalone: Sequence[float], top_k: in
 
 
 def standalone_config(search_config, arc_string: str, output_dir: str, rank: RankConfig):
-    """The final-training config of one architecture at the search's data and child settings."""
+    """The final-training config of one architecture at the search's data and child settings (with
+    ``rank.anneal``, one cosine period of the image child's learning rate over the training)."""
     run = RunConfig(output_dir=output_dir, num_epochs=rank.train_epochs, max_steps_per_epoch=rank.max_steps_per_epoch,
                     max_eval_batches=search_config.run.max_eval_batches, seed=rank.seed, progress=False,
                     distribution=rank.distribution, devices=rank.devices, logical_cpu_devices=rank.logical_cpu_devices)
     child = dataclasses.replace(search_config.child, fixed_arc=arc_string)
+    if rank.anneal:
+        child = dataclasses.replace(child, lr_T_0=rank.train_epochs, lr_T_mul=1)
     return search_config.replace(run=run, child=child)
 
 
@@ -139,7 +142,7 @@ def rank(config: RankConfig, data=None) -> dict[str, Any]:
     result = {
         "search_dir": config.search_dir, "search_for": space.name, "strategy": search_config.search.strategy,
         "reward_bn": getattr(task, "reward_bn", "") or "", "num_archs": len(entries),
-        "train_epochs": config.train_epochs, "score_batches": config.score_batches,
+        "train_epochs": config.train_epochs, "anneal": config.anneal, "score_batches": config.score_batches,
         "standalone_metric": "test_accuracy" if space.task == "image" else "80 / test_ppl",
         "archs": [{k: v for k, v in entry.items() if k != "tokens"} for entry in entries],
         "modes": {mode: correlations([e["shared_scores"][mode] for e in entries], standalone, config.top_k)

@@ -1,6 +1,8 @@
 """enas-rank end to end on a tiny search: rank.json, rank.png, resume, bad input."""
 
+import dataclasses
 import json
+import math
 import os
 
 import pytest
@@ -44,12 +46,32 @@ def test_rank_writes_correlations_per_reward_mode_and_resumes(tmp_path, tiny_con
 
     def counting(cfg, data=None):
         trained.append(cfg.child.fixed_arc)
+        assert (cfg.child.lr_T_0, cfg.child.lr_T_mul) == (1, 1)  # --rank_anneal (default): one period
         return real_train_final(cfg, data=data)
 
     monkeypatch.setattr(final_module, "train_final", counting)
     again = rank_module.rank(config, data=embedded_data)
     assert trained == [archs[3]["arc"]]
     assert again["archs"][3]["standalone"] == pytest.approx(archs[3]["standalone"])
+
+
+def test_standalone_training_anneals_over_its_epochs_unless_told_not_to(tmp_path, tiny_config):
+    from enas.trainers.schedules import child_learning_rate
+
+    search_config = tiny_config(tmp_path / "search", num_epochs=1)
+    search_config = search_config.replace(child=dataclasses.replace(search_config.child, lr_T_0=10, lr_T_mul=2))
+    common = dict(search_dir=".", output_dir=".", train_epochs=4)
+    annealed = rank_module.standalone_config(search_config, "x", "out", RankConfig(**common)).child
+    kept = rank_module.standalone_config(search_config, "x", "out", RankConfig(**common, anneal=False)).child
+    assert (annealed.lr_T_0, annealed.lr_T_mul) == (4, 1) and (kept.lr_T_0, kept.lr_T_mul) == (10, 2)
+    assert dataclasses.replace(annealed, lr_T_0=10, lr_T_mul=2) == kept  # nothing else changes
+    annealed_lrs = [child_learning_rate(epoch, annealed) for epoch in range(4)]
+    kept_lrs = [child_learning_rate(epoch, kept) for epoch in range(4)]
+    assert annealed_lrs == sorted(annealed_lrs, reverse=True) and annealed_lrs[0] == kept_lrs[0]
+    # The last epoch: 15% of the way from lr_min to lr_max, against 79% with the search's period.
+    lo, hi = annealed.lr_min, annealed.lr_max
+    assert (annealed_lrs[-1] - lo) / (hi - lo) == pytest.approx(0.5 * (1 + math.cos(math.pi * 3 / 4)))
+    assert (kept_lrs[-1] - lo) / (hi - lo) == pytest.approx(0.5 * (1 + math.cos(math.pi * 3 / 10)))
 
 
 def test_rank_bad_input(tmp_path):
