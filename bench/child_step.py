@@ -114,7 +114,8 @@ def micro_steps(size, seed, breakdown=False):
     """Shared micro child (B=5 nodes per cell) vs static search-semantics model of one random arc.
 
     ``breakdown``: also the shared child with ``compiled_switches`` (its op and input switches as
-    compiled functions every cell calls), same weights, timed in the same rotation.
+    compiled functions every cell calls), with ``recompute`` (its op switches' activations recomputed
+    in the backward pass), and with both; same weights, timed in the same rotation.
     """
     num_layers, out_filters, image_size, batch_size = size
     config = ChildConfig(search_for="micro", num_layers=num_layers, num_cells=5, out_filters=out_filters,
@@ -132,12 +133,17 @@ def micro_steps(size, seed, breakdown=False):
                    f"arc {arc.to_string()!r} params shared={shared.count_params():,} "
                    f"static={static.count_params():,}")
     steps = {"shared": lambda: shared_step(images, labels, tokens), "static": lambda: static_step(images, labels)}
-    if breakdown:  # the same shared child with --child_compiled_switches, same weights
-        compiled = micro.build_shared_child(dataclasses.replace(config, compiled_switches=True), 10, shape)
-        compiled.set_weights(shared.get_weights())
-        compiled_step = _train_step(compiled.trainable_variables, lambda x, a: compiled(x, a, training=True),
-                                    image_spec + arc_spec)
-        steps["shared, compiled switches"] = lambda: compiled_step(images, labels, tokens)
+    if breakdown:  # the same shared child with --child_compiled_switches and/or --child_recompute, same weights
+        for name, compiled, recompute in (("shared, compiled switches", True, False),
+                                          ("shared, recompute", False, True),
+                                          ("shared, compiled switches, recompute", True, True)):
+            variant = micro.build_shared_child(
+                dataclasses.replace(config, compiled_switches=compiled, recompute=recompute), 10, shape)
+            variant.set_weights(shared.get_weights())
+            variant_step = _train_step(variant.trainable_variables,
+                                       lambda x, a, variant=variant: variant(x, a, training=True),
+                                       image_spec + arc_spec)
+            steps[name] = lambda variant_step=variant_step: variant_step(images, labels, tokens)
     return steps, description
 
 
@@ -313,7 +319,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of weights, data and architecture")
     parser.add_argument("--breakdown", action="store_true",
                         help="also time the shared child with the optimizer on the arc's variables only "
-                             "(macro), or with --child_compiled_switches (micro)")
+                             "(macro), or with --child_compiled_switches and/or --child_recompute (micro)")
     parser.add_argument("--mixture", action="store_true",
                         help="DARTS: time the mixture train step against the single-path step, each in a fresh "
                              "subprocess (sizes default to the search configurations)")

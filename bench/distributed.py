@@ -8,7 +8,11 @@ of reward passes. Columns:
 
 * ``none``: ``--distribution=none`` (no strategy anywhere);
 * ``mirrored x1``: ``--distribution=mirrored`` on one device: the cost of the strategy itself;
-* ``mirrored xN``: N logical CPU devices (``--logical_cpu_devices=N``), the global batch split over them.
+* ``mirrored xN``: N logical CPU devices (``--logical_cpu_devices=N``), the global batch split over them;
+* ``none, B/N xN``: no strategy, a batch of B/N, each time multiplied by N: one replica's share of the
+  work done N times in turn on the same cores, without a strategy. ``mirrored xN`` against it is the
+  cost of the strategy itself at N replicas (all-reduce, synchronisation, the replicas' threads),
+  apart from what splitting the batch costs (each op runs N times on smaller tensors).
 
     .venv/bin/python bench/distributed.py                       # macro smoke, 1 vs 2 replicas
     .venv/bin/python bench/distributed.py --space micro --replicas 2 --steps 30
@@ -46,6 +50,8 @@ def _child(args) -> None:
     if args.devices:
         argv.append(f"--devices={args.devices}")
     flags.FLAGS(argv)
+    if args.batch_divisor > 1:  # one replica's share of the global batch, on one device
+        flags.FLAGS.batch_size //= args.batch_divisor
     config = enas_flags.configs_from_flags(flags.FLAGS)
 
     from enas.trainers import distribute
@@ -82,10 +88,10 @@ def _child(args) -> None:
                       "replicas": replicas, "batch": config.data.batch_size}))
 
 
-def _measure(args, distribution: str, logical: int, devices: str = "") -> dict:
+def _measure(args, distribution: str, logical: int, devices: str = "", batch_divisor: int = 1) -> dict:
     command = [sys.executable, os.path.abspath(__file__), "--child", "--space", args.space, "--steps",
                str(args.steps), "--warmup", str(args.warmup), "--distribution", distribution, "--logical",
-               str(logical), "--devices", devices]
+               str(logical), "--devices", devices, "--batch_divisor", str(batch_divisor)]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3",
                PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
     result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
@@ -105,22 +111,27 @@ def main() -> None:
     parser.add_argument("--distribution", default="none", help=argparse.SUPPRESS)
     parser.add_argument("--logical", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--devices", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--batch_divisor", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         _child(args)
         return
-    columns = {"none": ("none", 0, ""), "mirrored x1": ("mirrored", 1, ""),
-               f"mirrored x{args.replicas}": ("mirrored", args.replicas, "")}
+    split = f"none, B/{args.replicas} x{args.replicas}"
+    columns = {"none": ("none", 0, "", 1), "mirrored x1": ("mirrored", 1, "", 1),
+               f"mirrored x{args.replicas}": ("mirrored", args.replicas, "", 1),
+               split: ("none", 0, "", args.replicas)}
     runs = {name: [] for name in columns}
     for _ in range(args.repeats):  # columns interleaved: a shared machine's load drifts
-        for name, (distribution, logical, devices) in columns.items():
-            runs[name].append(_measure(args, distribution, logical, devices))
+        for name, (distribution, logical, devices, divisor) in columns.items():
+            runs[name].append(_measure(args, distribution, logical, devices, divisor))
     results = {}
     for name, measured in runs.items():
-        results[name] = {key: statistics.median(run[key] for run in measured)
+        divisor = columns[name][3]  # a share of the batch, N times: its times times N
+        results[name] = {key: divisor * statistics.median(run[key] for run in measured)
                          for key in ("train_ms", "reward_ms", "train_cpu_ms")}
         results[name]["replicas"] = measured[0]["replicas"]
-        batch = measured[0]["batch"]
+        if divisor == 1:
+            batch = measured[0]["batch"]
     print(f"{args.space} smoke search, global batch {batch}, median of {args.steps} steps, {os.cpu_count()} CPU cores")
     print(f"{'':24s}" + "".join(f"{name:>16s}" for name in results))
     for key, label in (("replicas", "replicas"), ("train_ms", "child step ms"), ("reward_ms", "reward pass ms"),
@@ -132,6 +143,11 @@ def main() -> None:
     base = results["none"]["train_cpu_ms"]  # all threads' CPU time: less disturbed by other work
     print(f"{'CPU time vs none':24s}"
           + "".join(f"{row['train_cpu_ms'] / base - 1:>+16.1%}" for row in results.values()))
+    # The strategy's own cost at N replicas: N replicas against their shares run in turn without one.
+    replicated, alone = results[f"mirrored x{args.replicas}"], results[split]
+    print(f"strategy at {args.replicas} replicas vs {split}: child step {replicated['train_ms'] / alone['train_ms'] - 1:+.1%}, "
+          f"CPU time {replicated['train_cpu_ms'] / alone['train_cpu_ms'] - 1:+.1%}, "
+          f"reward pass {replicated['reward_ms'] / alone['reward_ms'] - 1:+.1%}")
 
 
 if __name__ == "__main__":

@@ -31,12 +31,18 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BASELINES = {"macro": "cifar10_macro_search", "micro": "cifar10_micro_search", "rnn": "ptb_search",
-             "micro_compiled": "cifar10_micro_search"}
+             "micro_compiled": "cifar10_micro_search", "micro_recompute": "cifar10_micro_search",
+             "micro_compiled_recompute": "cifar10_micro_search"}
 DATA_FLAGS = {"macro": ["--dataset=embedded", "--valid_size=1000", "--batch_size=64"],
               "micro": ["--dataset=embedded", "--valid_size=1000", "--batch_size=64"],
               # The micro search with its switches compiled once (--child_compiled_switches).
               "micro_compiled": ["--dataset=embedded", "--valid_size=1000", "--batch_size=64",
                                  "--child_compiled_switches"],
+              # Its op switches' activations recomputed in the backward pass (--child_recompute), with the
+              # switches copied or compiled.
+              "micro_recompute": ["--dataset=embedded", "--valid_size=1000", "--batch_size=64", "--child_recompute"],
+              "micro_compiled_recompute": ["--dataset=embedded", "--valid_size=1000", "--batch_size=64",
+                                           "--child_compiled_switches", "--child_recompute"],
               # The synthetic corpus is small: batches of 8 streams (ptb_search has 128) fit its splits.
               "rnn": ["--dataset=ptb_synthetic", "--num_classes=0", "--batch_size=8", "--eval_batch_size=4"]}
 

@@ -192,6 +192,38 @@ def compiled_once(fn):
     return tf.function(fn, experimental_attributes={"_noinline": True})
 
 
+def recomputed(fn):
+    """``fn`` whose gradient recomputes its forward pass instead of keeping its intermediate tensors.
+
+    Gradient checkpointing for a pure function of tensors (no variables, no state): the backward
+    pass runs ``fn`` again on the same inputs and differentiates that copy, so between the forward and
+    the backward pass only ``fn``'s inputs and outputs are kept, at the price of a second forward pass.
+    The forward values are ``fn``'s exactly; floating inputs get gradients, integer inputs (an
+    architecture choice) none. On TensorFlow a ``tf.custom_gradient``; on other backends ``fn``.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return fn
+    import tensorflow as tf  # only here, like compiled_once: the layers stay backend-agnostic
+
+    @tf.custom_gradient
+    def forward(*args):
+        def grad(*upstream):
+            floating = [i for i, arg in enumerate(args) if arg.dtype.is_floating]
+            with tf.GradientTape() as tape:
+                tape.watch([args[i] for i in floating])
+                again = fn(*args)
+            single = not isinstance(again, (list, tuple))
+            gradients = tape.gradient(again, [args[i] for i in floating],
+                                      output_gradients=upstream[0] if single else list(upstream))
+            result = [None] * len(args)
+            for i, gradient in zip(floating, gradients):
+                result[i] = gradient
+            return result
+        return fn(*args), grad
+
+    return forward
+
+
 def _plain_max_pool(x):
     return ops.max_pool(x, 3, strides=1, padding="same")
 

@@ -32,7 +32,7 @@ _RESUMABLE_RUN_FIELDS = {"num_epochs", "reset_output_dir", "log_every", "eval_ev
                          "distribution", "devices", "logical_cpu_devices"}
 # Per section, the fields that may change between a run and its resumption (the child's: how its step
 # is compiled, not what it computes).
-_RESUMABLE_FIELDS = {"run": _RESUMABLE_RUN_FIELDS, "child": {"compiled_switches"}}
+_RESUMABLE_FIELDS = {"run": _RESUMABLE_RUN_FIELDS, "child": {"compiled_switches", "recompute"}}
 
 
 def atomic_write_json(path: str, value: Any) -> None:

@@ -1,5 +1,6 @@
 """Tests of the micro shared-weight child: one trace for every architecture, search semantics."""
 
+import dataclasses
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -231,7 +232,7 @@ def test_compiled_switches_are_functions_traced_once_per_shape_and_called_not_co
     # switch per node count (2, 3, 4 readable nodes), traced once per stage (its inputs' shapes).
 
     def slot_traces():
-        return {c: cell_ops._slot_switch(c, 5).experimental_get_tracing_count() for c in (4, 8, 16)}
+        return {c: cell_ops._slot_switch(c, 5, False).experimental_get_tracing_count() for c in (4, 8, 16)}
 
     def pair_traces():
         return {n: cell_ops._pair_switch(n).experimental_get_tracing_count() for n in (2, 3, 4)}
@@ -261,3 +262,41 @@ def test_compiled_switches_compute_what_the_copied_ones_compute():
         for a, b in zip(grads_a, grads_b):
             a, b = tf.convert_to_tensor(a).numpy(), tf.convert_to_tensor(b).numpy()
             np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6 * max(1.0, np.abs(a).max()))
+
+
+def _forward_switch_outputs(graph):
+    """Outputs of each switch of the child's forward pass (a Case op, or a call of a compiled switch
+    function; not the gradient's ops, nor the recomputed copies the gradient makes outside the child's
+    name scope): the result plus what the gradient keeps."""
+    ops_ = [op for op in graph.get_operations() if op.name.startswith("micro_shared_child")]
+    cases = [op for op in ops_ if op.type in ("Case", "StatelessCase")]
+    calls = [op for op in ops_ if op.type in ("StatefulPartitionedCall", "PartitionedCall")]
+    return sorted(len(op.outputs) for op in cases + calls)
+
+
+@pytest.mark.parametrize("base", [CONFIG, COMPILED], ids=["copied", "compiled"])
+def test_recompute_computes_the_same_and_keeps_only_the_ops_inputs(base):
+    # (Copied switches: the layers support it, but TensorFlow's graph optimiser merges the recomputation
+    # back into the forward pass, so the config refuses it; the traced graph is still checked here.)
+    rng = np.random.default_rng(5)
+    arcs = [PINNED] + [micro.random_arc(3, rng=rng) for _ in range(2)]
+    kept, kept_graph, _ = _step_graph_and_gradients(base, arcs)
+    recomputed, graph, traces = _step_graph_and_gradients(dataclasses.replace(base, recompute=True), arcs)
+    assert traces == 1
+    for (loss_a, grads_a), (loss_b, grads_b) in zip(kept, recomputed):
+        assert float(loss_b) == float(loss_a)  # the forward pass is the same computation
+        for a, b in zip(grads_a, grads_b):
+            a, b = tf.convert_to_tensor(a).numpy(), tf.convert_to_tensor(b).numpy()
+            np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-7 * max(1.0, np.abs(a).max()))
+    # What the forward pass hands the backward pass: without recomputation the op switches' activations
+    # (many outputs per switch), with it nothing beyond their inputs.
+    assert max(_forward_switch_outputs(kept_graph)) > max(_forward_switch_outputs(graph))
+    assert sum(_forward_switch_outputs(kept_graph)) > sum(_forward_switch_outputs(graph)) + 5 * 3 * 2 * 5
+
+
+def test_recompute_is_refused_outside_the_micro_space_and_without_compiled_switches():
+    with pytest.raises(ConfigError, match="child_recompute.*micro"):
+        ChildConfig(search_for="macro", recompute=True, compiled_switches=True).validate()
+    with pytest.raises(ConfigError, match="child_recompute.*--child_compiled_switches"):
+        ChildConfig(search_for="micro", recompute=True).validate()
+    ChildConfig(search_for="micro", recompute=True, compiled_switches=True).validate()

@@ -146,6 +146,28 @@ def test_resumed_run_matches_an_uninterrupted_one(tmp_path, embedded_data, tiny_
             assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), key
 
 
+def test_a_micro_search_with_recomputed_activations_is_the_same_search(tmp_path, embedded_data, tiny_config):
+    """--child_recompute changes what the backward pass keeps, not what the search computes: same losses,
+    rewards and architectures, the same derived architecture; and a run may switch it on when resumed."""
+    kept = tiny_config(tmp_path / "kept", "micro", num_epochs=2)
+    search_module.search(kept, data=embedded_data)
+    first = tiny_config(tmp_path / "recomputed", "micro", num_epochs=1)
+    search_module.search(first, data=embedded_data)  # epoch 1 keeps its activations, epoch 2 recomputes
+    resumed = first.replace(run=dataclasses.replace(first.run, num_epochs=2),
+                            child=dataclasses.replace(first.child, recompute=True))
+    search_module.search(resumed, data=embedded_data)
+    logs = [[json.loads(line) for line in open(os.path.join(c.run.output_dir, "search_log.jsonl"))]
+            for c in (kept, resumed)]
+    assert len(logs[0]) == len(logs[1]) == 2
+    for a, b in zip(*logs):
+        for key in ("child_loss", "mean_reward", "baseline", "valid_accuracy"):
+            assert b[key] == pytest.approx(a[key], rel=1e-5, abs=1e-7), key
+    derived = [json.load(open(os.path.join(c.run.output_dir, "derived.json"))) for c in (kept, resumed)]
+    assert [t["arc"] for t in derived[0]["top"]] == [t["arc"] for t in derived[1]["top"]]
+    assert [t["score"] for t in derived[1]["top"]] == pytest.approx([t["score"] for t in derived[0]["top"]], abs=1e-6)
+    assert json.load(open(os.path.join(resumed.run.output_dir, "config.json")))["config"]["child"]["recompute"] is True
+
+
 def test_refuses_an_output_dir_of_another_space(tmp_path, embedded_data, tiny_config):
     config = tiny_config(tmp_path / "run", num_epochs=1)
     search_module.search(config, data=embedded_data)

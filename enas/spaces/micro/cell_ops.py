@@ -17,7 +17,7 @@ import numbers
 import keras
 from keras import ops
 
-from enas.spaces.layers import compiled_once, he_normal, max_pool_3x3
+from enas.spaces.layers import compiled_once, he_normal, max_pool_3x3, recomputed
 from enas.spaces.micro import arc as micro
 
 SEP_CONV_SIZES = tuple(micro.OP_KINDS[op][1] for op in micro.SEP_CONV_OPS)  # kernel sizes of the sep-conv ops
@@ -145,12 +145,14 @@ class SharedSlot(keras.layers.Layer):
       num_branches: candidate ops, the first ``num_branches`` of sep3, sep5, avg, max, identity.
       compiled_switch: the op switch as the compiled function that every slot with ``filters``
         channels calls (:func:`_slot_switch`) rather than a copy in the calling graph.
+      recompute: the op switch keeps no activations for the backward pass, which runs it again
+        (:func:`enas.spaces.layers.recomputed`): less memory, one more forward pass of the op.
     """
 
     def __init__(self, filters: int, num_inputs: int, num_branches: int = 5, compiled_switch: bool = False,
-                 **kwargs):
+                 recompute: bool = False, **kwargs):
         super().__init__(**kwargs)
-        self.compiled_switch = bool(compiled_switch)
+        self.compiled_switch, self.recompute = bool(compiled_switch), bool(recompute)
         self.filters, self.num_inputs, self.num_branches = int(filters), int(num_inputs), int(num_branches)
         self.layout = sep_conv_layout(self.filters)
         sizes = [math.prod(shape) for _, _, _, shape in self.layout]
@@ -168,8 +170,13 @@ class SharedSlot(keras.layers.Layer):
         if self.compiled_switch:
             # The op switch is the same computation in every slot of every cell with C channels: one
             # compiled function, traced once per process and input shape, that each slot calls.
-            return _slot_switch(self.filters, self.num_branches)(x, row, op)
-        return ops.switch(op, _slot_branches(self.filters, self.num_branches, in_switch=True), x, row)
+            return _slot_switch(self.filters, self.num_branches, self.recompute)(x, row, op)
+        branches = _slot_branches(self.filters, self.num_branches, in_switch=True)
+
+        def switch(x, row, op):
+            return ops.switch(op, branches, x, row)
+
+        return (recomputed(switch) if self.recompute else switch)(x, row, op)
 
     def mixture(self, nodes, index_weights, op_weights):
         """The continuous relaxation (DARTS): ``sum_i a_i sum_k b_k op_k(nodes[i])``, each (input, op)
@@ -189,7 +196,8 @@ class SharedSlot(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "num_inputs": self.num_inputs,
-                "num_branches": self.num_branches, "compiled_switch": self.compiled_switch}
+                "num_branches": self.num_branches, "compiled_switch": self.compiled_switch,
+                "recompute": self.recompute}
 
 
 def unpack_sep_conv(row, size: int, layout, offsets) -> list[tuple]:
@@ -227,11 +235,16 @@ def _slot_branches(filters: int, num_branches: int, in_switch: bool, in_function
 
 
 @functools.lru_cache(maxsize=None)
-def _slot_switch(filters: int, num_branches: int):
+def _slot_switch(filters: int, num_branches: int, recompute: bool = False):
     """``(x, row, op) -> branches[op](x, row)`` for slots of ``filters`` channels, compiled once per
-    process (:func:`enas.spaces.layers.compiled_once`): every slot with C channels shares its trace."""
+    process (:func:`enas.spaces.layers.compiled_once`): every slot with C channels shares its trace.
+    ``recompute``: its gradient runs it again rather than keeping its activations."""
     branches = _slot_branches(filters, num_branches, in_switch=True, in_function=True)
-    return compiled_once(lambda x, row, op: ops.switch(op, branches, x, row))
+
+    def switch(x, row, op):
+        return ops.switch(op, branches, x, row)
+
+    return compiled_once(recomputed(switch) if recompute else switch)
 
 
 @functools.lru_cache(maxsize=None)

@@ -56,15 +56,18 @@ class SearchCell(keras.layers.Layer):
         channels differ from C).
       compiled_switches: the op and input switches as compiled functions shared by every cell
         (``--child_compiled_switches``; :mod:`enas.spaces.micro.cell_ops`).
+      recompute: the slots' op switches recompute their activations in the backward pass
+        (``--child_recompute``).
 
     Input 1 gets ReLU -> 1x1 -> BN when its channels differ from C. ``build`` creates every weight
     from the constructor arguments alone.
     """
 
     def __init__(self, num_cells: int, filters: int, input_channels, num_branches: int = NUM_OPS,
-                 reduce_input0: bool = False, compiled_switches: bool = False, **kwargs):
+                 reduce_input0: bool = False, compiled_switches: bool = False, recompute: bool = False,
+                 **kwargs):
         super().__init__(**kwargs)
-        self.compiled_switches = bool(compiled_switches)
+        self.compiled_switches, self.recompute = bool(compiled_switches), bool(recompute)
         self.num_cells, self.filters, self.num_branches = int(num_cells), int(filters), int(num_branches)
         self.input_channels, self.reduce_input0 = tuple(int(c) for c in input_channels), bool(reduce_input0)
         channels0, channels1 = self.input_channels
@@ -76,7 +79,7 @@ class SearchCell(keras.layers.Layer):
         if channels1 != self.filters:
             self.input1_layer = SearchReluConvBN(self.filters, channels1, name="input1_conv")
         self.slots = [SharedSlot(self.filters, node_id, self.num_branches, compiled_switch=self.compiled_switches,
-                                 name=f"node{node_id}_{slot}")
+                                 recompute=self.recompute, name=f"node{node_id}_{slot}")
                       for node_id in range(2, self.num_cells + 2) for slot in ("x", "y")]
         self.loose_ends = LooseEndProjection(self.num_cells + 2, self.filters, compiled_switch=self.compiled_switches,
                                              name="loose_ends")
@@ -134,7 +137,8 @@ class SearchCell(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "num_cells": self.num_cells, "filters": self.filters,
                 "input_channels": list(self.input_channels), "num_branches": self.num_branches,
-                "reduce_input0": self.reduce_input0, "compiled_switches": self.compiled_switches}
+                "reduce_input0": self.reduce_input0, "compiled_switches": self.compiled_switches,
+                "recompute": self.recompute}
 
 
 @keras.saving.register_keras_serializable(package="enas")
@@ -202,13 +206,16 @@ class SharedMicroChild(keras.Model):
         read by the trainer, which then calls with ``dropout=True``.
       compiled_switches: the cells' op and input switches as compiled functions they share
         (``child_compiled_switches``): the same computation, a smaller step graph.
+      recompute: the cells' op switches recompute their activations in the backward pass instead of
+        keeping them (``child_recompute``): the same computation, less memory, more compute.
     """
 
     def __init__(self, num_layers: int, num_cells: int, out_filters: int, num_branches: int = NUM_OPS,
                  keep_prob: float = 1.0, num_classes: int = 10, use_aux_heads: bool = False,
-                 reward_dropout: bool = False, compiled_switches: bool = False, **kwargs):
+                 reward_dropout: bool = False, compiled_switches: bool = False, recompute: bool = False,
+                 **kwargs):
         super().__init__(**kwargs)
-        self.compiled_switches = bool(compiled_switches)
+        self.compiled_switches, self.recompute = bool(compiled_switches), bool(recompute)
         if not 1 <= num_branches <= NUM_OPS:
             raise ConfigError(f"--child_num_branches: the micro space has {NUM_OPS} ops; got {num_branches}")
         self.num_layers, self.num_cells, self.out_filters = int(num_layers), int(num_cells), int(out_filters)
@@ -231,7 +238,8 @@ class SharedMicroChild(keras.Model):
                 previous, last = last, (filters, stage)
             self.cells.append(SearchCell(self.num_cells, filters, (previous[0], last[0]), self.num_branches,
                                          reduce_input0=previous[1] < last[1],
-                                         compiled_switches=self.compiled_switches, name=f"cell{cell_id}"))
+                                         compiled_switches=self.compiled_switches, recompute=self.recompute,
+                                         name=f"cell{cell_id}"))
             previous, last = last, (filters, stage)
         self.dropout = keras.layers.Dropout(1.0 - self.keep_prob, name="dropout")
         self.classifier = keras.layers.Dense(self.num_classes, use_bias=False, kernel_initializer=he_normal,
@@ -313,7 +321,8 @@ class SharedMicroChild(keras.Model):
         return {**super().get_config(), "num_layers": self.num_layers, "num_cells": self.num_cells,
                 "out_filters": self.out_filters, "num_branches": self.num_branches,
                 "keep_prob": self.keep_prob, "num_classes": self.num_classes, "use_aux_heads": self.use_aux_heads,
-                "reward_dropout": self.reward_dropout, "compiled_switches": self.compiled_switches}
+                "reward_dropout": self.reward_dropout, "compiled_switches": self.compiled_switches,
+                "recompute": self.recompute}
 
     @classmethod
     def from_config(cls, config):
@@ -349,7 +358,8 @@ def _child_arguments(child_config, num_classes: int) -> dict:
                 keep_prob=child_config.keep_prob, num_classes=num_classes,
                 use_aux_heads=child_config.use_aux_heads,
                 reward_dropout=getattr(child_config, "reward_dropout", False),
-                compiled_switches=getattr(child_config, "compiled_switches", False))
+                compiled_switches=getattr(child_config, "compiled_switches", False),
+                recompute=getattr(child_config, "recompute", False))
 
 
 def build_shared_child(child_config, num_classes: int, input_shape) -> SharedMicroChild:
