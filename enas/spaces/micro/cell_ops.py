@@ -171,11 +171,7 @@ class SharedSlot(keras.layers.Layer):
             # The op switch is the same computation in every slot of every cell with C channels: one
             # compiled function, traced once per process and input shape, that each slot calls.
             return _slot_switch(self.filters, self.num_branches, self.recompute)(x, row, op)
-        branches = _slot_branches(self.filters, self.num_branches, in_switch=True)
-
-        def switch(x, row, op):
-            return ops.switch(op, branches, x, row)
-
+        switch = _op_switch(_slot_branches(self.filters, self.num_branches, in_switch=True))
         return (recomputed(switch) if self.recompute else switch)(x, row, op)
 
     def mixture(self, nodes, index_weights, op_weights):
@@ -239,12 +235,13 @@ def _slot_switch(filters: int, num_branches: int, recompute: bool = False):
     """``(x, row, op) -> branches[op](x, row)`` for slots of ``filters`` channels, compiled once per
     process (:func:`enas.spaces.layers.compiled_once`): every slot with C channels shares its trace.
     ``recompute``: its gradient runs it again rather than keeping its activations."""
-    branches = _slot_branches(filters, num_branches, in_switch=True, in_function=True)
-
-    def switch(x, row, op):
-        return ops.switch(op, branches, x, row)
-
+    switch = _op_switch(_slot_branches(filters, num_branches, in_switch=True, in_function=True))
     return compiled_once(recomputed(switch) if recompute else switch)
+
+
+def _op_switch(branches):
+    """``(x, row, op) -> branches[op](x, row)`` with ``op`` an int32 scalar tensor."""
+    return lambda x, row, op: ops.switch(op, branches, x, row)
 
 
 @functools.lru_cache(maxsize=None)
