@@ -12,10 +12,14 @@ of reward passes. Columns:
 * ``none, B/N xN``: no strategy, a batch of B/N, each time multiplied by N: one replica's share of the
   work done N times in turn on the same cores, without a strategy. ``mirrored xN`` against it is the
   cost of the strategy itself at N replicas (all-reduce, synchronisation, the replicas' threads),
-  apart from what splitting the batch costs (each op runs N times on smaller tensors).
+  apart from what splitting the batch costs (each op runs N times on smaller tensors);
+* ``mirrored xN sync`` (with ``--sync_bn``): N replicas with ``--child_sync_bn``, every batch norm's
+  statistics all-reduced over the replicas inside the architecture switch; against ``mirrored xN``,
+  what synchronizing costs.
 
     .venv/bin/python bench/distributed.py                       # macro smoke, 1 vs 2 replicas
     .venv/bin/python bench/distributed.py --space micro --replicas 2 --steps 30
+    .venv/bin/python bench/distributed.py --sync_bn                              # + synchronized batch norms
 
 On CPU logical devices share the same cores, so N replicas cannot be faster than one; what this shows is
 the strategy's overhead (wall time, and the process's CPU time per step, which other work on a shared
@@ -49,6 +53,8 @@ def _child(args) -> None:
             f"--distribution={args.distribution}", f"--logical_cpu_devices={args.logical}"]
     if args.devices:
         argv.append(f"--devices={args.devices}")
+    if args.sync_bn:
+        argv.append("--child_sync_bn")
     flags.FLAGS(argv)
     if args.batch_divisor > 1:  # one replica's share of the global batch, on one device
         flags.FLAGS.batch_size //= args.batch_divisor
@@ -88,10 +94,13 @@ def _child(args) -> None:
                       "replicas": replicas, "batch": config.data.batch_size}))
 
 
-def _measure(args, distribution: str, logical: int, devices: str = "", batch_divisor: int = 1) -> dict:
+def _measure(args, distribution: str, logical: int, devices: str = "", batch_divisor: int = 1,
+             sync_bn: bool = False) -> dict:
     command = [sys.executable, os.path.abspath(__file__), "--child", "--space", args.space, "--steps",
                str(args.steps), "--warmup", str(args.warmup), "--distribution", distribution, "--logical",
                str(logical), "--devices", devices, "--batch_divisor", str(batch_divisor)]
+    if sync_bn:
+        command.append("--sync_bn")
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3",
                PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
     result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
@@ -107,6 +116,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=1, help="measure each column this many times (median)")
+    parser.add_argument("--sync_bn", action="store_true",
+                        help="one more column: N replicas with --child_sync_bn (synchronized batch norms)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--distribution", default="none", help=argparse.SUPPRESS)
     parser.add_argument("--logical", type=int, default=0, help=argparse.SUPPRESS)
@@ -117,13 +128,16 @@ def main() -> None:
         _child(args)
         return
     split = f"none, B/{args.replicas} x{args.replicas}"
-    columns = {"none": ("none", 0, "", 1), "mirrored x1": ("mirrored", 1, "", 1),
-               f"mirrored x{args.replicas}": ("mirrored", args.replicas, "", 1),
-               split: ("none", 0, "", args.replicas)}
+    synced = f"mirrored x{args.replicas} sync"
+    columns = {"none": ("none", 0, "", 1, False), "mirrored x1": ("mirrored", 1, "", 1, False),
+               f"mirrored x{args.replicas}": ("mirrored", args.replicas, "", 1, False),
+               split: ("none", 0, "", args.replicas, False)}
+    if args.sync_bn:
+        columns[synced] = ("mirrored", args.replicas, "", 1, True)
     runs = {name: [] for name in columns}
     for _ in range(args.repeats):  # columns interleaved: a shared machine's load drifts
-        for name, (distribution, logical, devices, divisor) in columns.items():
-            runs[name].append(_measure(args, distribution, logical, devices, divisor))
+        for name, (distribution, logical, devices, divisor, sync_bn) in columns.items():
+            runs[name].append(_measure(args, distribution, logical, devices, divisor, sync_bn))
     results = {}
     for name, measured in runs.items():
         divisor = columns[name][3]  # a share of the batch, N times: its times times N
@@ -148,6 +162,12 @@ def main() -> None:
     print(f"strategy at {args.replicas} replicas vs {split}: child step {replicated['train_ms'] / alone['train_ms'] - 1:+.1%}, "
           f"CPU time {replicated['train_cpu_ms'] / alone['train_cpu_ms'] - 1:+.1%}, "
           f"reward pass {replicated['reward_ms'] / alone['reward_ms'] - 1:+.1%}")
+    if args.sync_bn:
+        row = results[synced]
+        print(f"synchronized batch norms at {args.replicas} replicas vs mirrored x{args.replicas}: child step "
+              f"{row['train_ms'] / replicated['train_ms'] - 1:+.1%}, CPU time "
+              f"{row['train_cpu_ms'] / replicated['train_cpu_ms'] - 1:+.1%}, "
+              f"reward pass {row['reward_ms'] / replicated['reward_ms'] - 1:+.1%}")
 
 
 if __name__ == "__main__":

@@ -22,22 +22,57 @@ _synchronized = threading.local()
 
 
 @contextlib.contextmanager
-def synchronized_batch_norm(enabled: bool = True):
-    """Batch norms built inside the block by :func:`batch_norm` compute their training statistics over
-    every replica of a distribution strategy (Keras' ``synchronized=True``, ``--child_sync_bn``); without
-    a strategy they are the usual batch statistics. Not for a shared child: its batch norms sit inside
-    the architecture switch, where tf.distribute cannot all-reduce."""
-    previous = getattr(_synchronized, "enabled", False)
-    _synchronized.enabled = bool(enabled)
+def _thread_setting(store: threading.local, name: str, value):
+    """``store.name = value`` on this thread inside the block, restored after it."""
+    previous = getattr(store, name, None)
+    setattr(store, name, value)
     try:
         yield
     finally:
-        _synchronized.enabled = previous
+        setattr(store, name, previous)
+
+
+def synchronized_batch_norm(enabled: bool = True):
+    """Batch norms built inside the block by :func:`batch_norm` compute their training statistics over
+    every replica of a distribution strategy (Keras' ``synchronized=True``, ``--child_sync_bn``, reduced
+    as :func:`summed_over_replicas` says); without a strategy they are the usual batch statistics."""
+    return _thread_setting(_synchronized, "enabled", bool(enabled))
+
+
+_replica_sum = threading.local()
+
+
+def summed_over_replicas(fn):
+    """Inside the block, synchronized batch norms (:func:`synchronized_batch_norm`) get their global
+    statistics from ``fn``: a float tensor of this replica -> its sum over every replica (set by the
+    distributed trainer around each replica's trace; differentiable, and safe inside the architecture
+    switch). Without it they use Keras' own synchronized moments."""
+    return _thread_setting(_replica_sum, "fn", fn)
+
+
+def replica_moments(x, axes):
+    """Mean and variance of ``x`` over ``axes`` and over every replica's share of the global batch, in
+    float32: each replica's sums, squared sums and count, summed over replicas in one reduction by the
+    function :func:`summed_over_replicas` installed; None when none is (then the caller's own moments).
+    The reduced axes are all but the last (channels)."""
+    summed = getattr(_replica_sum, "fn", None)
+    if summed is None:
+        return None
+    x = ops.cast(x, "float32")
+    channels = x.shape[-1]
+    count = ops.cast(ops.size(x), "float32") / channels
+    local = ops.concatenate([ops.sum(x, axis=axes), ops.sum(ops.square(x), axis=axes),
+                             ops.reshape(count, (1,))], axis=0)
+    total = summed(local)
+    count = ops.maximum(total[2 * channels], 1.0)
+    mean = total[:channels] / count
+    variance = ops.maximum(total[channels:2 * channels] / count - ops.square(mean), 0.0)
+    return mean, variance
 
 
 def sync_batch_norm_default() -> bool:
     """Whether batch norms built now synchronize their statistics (:func:`synchronized_batch_norm`)."""
-    return getattr(_synchronized, "enabled", False)
+    return bool(getattr(_synchronized, "enabled", False))
 
 
 def batch_norm(**kwargs) -> "BatchNorm":
@@ -54,7 +89,6 @@ STATISTICS_MODES = ("moving", "batch", "collect")
 _statistics = threading.local()
 
 
-@contextlib.contextmanager
 def statistics_mode(mode: str, collect_weight=None):
     """Sets how every :class:`BatchNorm` normalises in inference calls made inside the block.
 
@@ -71,12 +105,7 @@ def statistics_mode(mode: str, collect_weight=None):
     """
     if mode not in STATISTICS_MODES:
         raise ValueError(f"statistics mode must be one of {STATISTICS_MODES}, got {mode!r}")
-    previous = getattr(_statistics, "mode", None)
-    _statistics.mode = (mode, collect_weight)
-    try:
-        yield
-    finally:
-        _statistics.mode = previous
+    return _thread_setting(_statistics, "mode", (mode, collect_weight))
 
 
 def statistics_state():
@@ -84,16 +113,10 @@ def statistics_state():
     return getattr(_statistics, "mode", None)
 
 
-@contextlib.contextmanager
 def statistics_restored(state):
     """Sets a :func:`statistics_state` on this thread inside the block (a tf.distribute replica traces
     on a thread of its own, which does not see the caller's :func:`statistics_mode`)."""
-    previous = getattr(_statistics, "mode", None)
-    _statistics.mode = state
-    try:
-        yield
-    finally:
-        _statistics.mode = previous
+    return _thread_setting(_statistics, "mode", state)
 
 
 @keras.saving.register_keras_serializable(package="enas")
@@ -111,8 +134,7 @@ class BatchNorm(keras.layers.BatchNormalization):
         if (training and self.trainable) or mode is None or mode[0] == "moving":
             return super().call(inputs, training=training, mask=mask)
         x = ops.cast(inputs, "float32")
-        axes = [axis for axis in range(len(x.shape)) if axis != self.axis % len(x.shape)]
-        mean, variance = ops.moments(x, axes=axes)
+        mean, variance = self._moments(x, None)
         if mode[0] == "collect":
             weight = ops.cast(mode[1], "float32")
             self.moving_mean.assign_add(weight * mean)
@@ -121,6 +143,14 @@ class BatchNorm(keras.layers.BatchNormalization):
                                           offset=self.beta if self.center else None,
                                           scale=self.gamma if self.scale else None, epsilon=self.epsilon)
         return ops.cast(outputs, self.compute_dtype)
+
+    def _moments(self, inputs, mask):
+        """Batch mean and variance; for a synchronized batch norm under :func:`summed_over_replicas`,
+        over the global batch: this replica's sums, squared sums and count, summed over replicas in one
+        reduction (Keras' own synchronized moments reduce with ``merge_call``, which cannot run inside the
+        architecture switch of a shared child)."""
+        moments = replica_moments(inputs, self._reduction_axes) if self.synchronized and mask is None else None
+        return super()._moments(inputs, mask) if moments is None else moments
 
 
 @keras.saving.register_keras_serializable(package="enas")

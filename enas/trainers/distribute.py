@@ -17,9 +17,10 @@ How a distributed run works:
   values (their input signatures are the distributed datasets' element specs, any batch size for
   evaluation) and the architecture tokens as a tensor, so every replica trains the same architecture
   and one traced graph still serves every architecture.
-* Batch norms use each replica's own share of the batch, unless ``--child_sync_bn`` builds them with
-  Keras' ``synchronized=True`` (final training only: a shared child's batch norms sit inside the
-  architecture switch, and ``merge_call`` cannot run inside control flow). Their moving statistics are
+* Batch norms use each replica's own share of the batch, unless ``--child_sync_bn`` builds them
+  synchronized: their batch statistics are then summed over every replica by a collective all-reduce
+  launched inside each replica (:meth:`Distribution._replica_sum`), which works inside a shared child's
+  architecture switch too (tf.distribute's own ``merge_call`` cannot run there). Their moving statistics are
   set to the replicas' mean after every train step (each replica updates its own copy, and a
   checkpoint holds one copy: without this a restart changed the other replicas' statistics). The
   statistics mode of a reward or evaluation (``enas.trainers.bn_stats``), a thread-local setting, is
@@ -52,7 +53,7 @@ from typing import Callable, Optional, Sequence
 import tensorflow as tf
 
 from enas.errors import ConfigError
-from enas.spaces.layers import statistics_restored, statistics_state
+from enas.spaces.layers import statistics_restored, statistics_state, summed_over_replicas
 from enas.trainers.bn_stats import moving_statistics
 
 # The one strategy of this process, with the settings it was made for (a strategy cannot be remade:
@@ -91,7 +92,7 @@ class Distribution:
             mode = statistics_state()
 
             def per_replica(*replica_args):
-                with statistics_restored(mode):
+                with statistics_restored(mode), summed_over_replicas(self._replica_sum()):
                     outputs = fn(*replica_args)
                 outputs = tuple(outputs) if isinstance(outputs, (tuple, list)) else (outputs,)
                 if count_examples:
@@ -105,6 +106,60 @@ class Distribution:
             return reduced[0] if len(reduced) == 1 else reduced
 
         return run
+
+    def _replica_sum(self) -> Callable:
+        """This replica's float tensor -> its sum over every replica of every worker, for synchronized
+        batch norms (:func:`enas.spaces.layers.summed_over_replicas`). Call it in the replica's trace.
+
+        The sum is the strategy's own collective all-reduce launched directly on this replica (as
+        tf.distribute does itself where it avoids ``merge_call``), so it can run inside the architecture
+        switch: every replica takes the same branch, so the collectives match. Two things make it work
+        there: its gradient is the same all-reduce of the incoming gradient (all-reduce has no registered
+        gradient), and the collective ordering token, a resource handle, is captured by the enclosing
+        function rather than by the switch's gradient branch (a branch capturing it directly fails to
+        build). Built on first use, so a run without synchronized batch norms touches none of this."""
+        if self.num_replicas == 1:
+            return lambda value: value
+        built = []
+
+        def replica_sum(value):
+            if not built:
+                built.append(self._collective_sum())
+            return built[0](value)
+
+        return replica_sum
+
+    def _collective_sum(self) -> Callable:
+        """:meth:`_replica_sum`'s all-reduce, made in the replica's trace (it uses TensorFlow internals:
+        the strategy's per-device collective launchers)."""
+        extended = self.strategy.extended
+        collectives = getattr(extended, "_collective_ops", None) or getattr(extended, "_cross_device_ops", None)
+        replica = getattr(tf.distribute.get_replica_context(), "_replica_id", None)
+        launchers = getattr(collectives, "_launchers", None)
+        if not launchers or not isinstance(replica, int) or not hasattr(launchers[replica], "_ordering_token"):
+            raise ConfigError("--child_sync_bn: this TensorFlow's strategy does not expose the collective "
+                              "all-reduce that synchronized batch norms use; run without --child_sync_bn")
+        launcher = launchers[replica]
+        graph = tf.compat.v1.get_default_graph()
+        while getattr(graph, "is_control_flow_graph", False):
+            graph = graph.outer_graph
+        token = launcher._ordering_token.handle  # pylint: disable=protected-access
+        if getattr(graph, "building_function", False):
+            with graph.as_default():
+                token = graph.capture(token)
+
+        def collective_sum(value):
+            launcher._get_ordering_token = lambda: token  # pylint: disable=protected-access
+            try:
+                return launcher.all_reduce(value)
+            finally:
+                del launcher._get_ordering_token  # pylint: disable=protected-access
+
+        @tf.custom_gradient
+        def replica_sum(value):
+            return collective_sum(value), collective_sum
+
+        return replica_sum
 
     def train_step(self, model, optimizer, forward: Callable, child, global_batch: int,
                    aux_weight: float) -> Callable:
@@ -377,13 +432,13 @@ def start(config):
 
 
 def check_supported(space, config, search: bool) -> None:
-    """Refuses what has no replicated form: the language model, and synchronized batch norm in a
-    shared (search) child."""
+    """Refuses what has no replicated form: the language model, and synchronized batch norms in compiled
+    op switches (one compiled function serves every replica, while each replica all-reduces on its own
+    device)."""
     section = config.run
     if section.distribution != "none" and space.task != "image":
         raise ConfigError(f"--distribution={section.distribution}: only the image spaces (macro, micro) run "
                           f"distributed; the {space.name} language model runs with --distribution=none")
-    if search and config.child.sync_bn:
-        raise ConfigError("--child_sync_bn: a shared child's batch norms sit inside the architecture switch, where "
-                          "tf.distribute cannot all-reduce their statistics (merge_call in control flow); it applies "
-                          "to final training (enas-train). Search replicas normalise with their own share of the batch")
+    if search and config.child.sync_bn and config.child.compiled_switches:
+        raise ConfigError("--child_sync_bn: synchronized batch norms need the copied op switches of the micro "
+                          "search child; run without --child_compiled_switches (and --child_recompute)")

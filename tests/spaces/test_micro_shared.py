@@ -274,7 +274,8 @@ def _forward_switch_outputs(graph):
     return sorted(len(op.outputs) for op in cases + calls)
 
 
-@pytest.mark.parametrize("base", [CONFIG, COMPILED], ids=["copied", "compiled"])
+@pytest.mark.parametrize("base", [pytest.param(CONFIG, id="copied", marks=pytest.mark.slow),  # about a minute
+                                  pytest.param(COMPILED, id="compiled")])
 def test_recompute_computes_the_same_and_keeps_only_the_ops_inputs(base):
     # (Copied switches: the layers support it, but TensorFlow's graph optimiser merges the recomputation
     # back into the forward pass, so the config refuses it; the traced graph is still checked here.)

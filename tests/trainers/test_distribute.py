@@ -59,14 +59,30 @@ def _tf_config(ports, index):
                        "task": {"type": "worker", "index": index}})
 
 
-def test_mirrored_search_on_two_replicas_follows_the_single_device_search(tmp_path):
+SEARCH = dict(kind="search", space="macro", num_epochs=1, steps=3)
+
+
+@pytest.fixture(scope="module")
+def single(tmp_path_factory):
+    """The one-device macro smoke search that the distributed ones are compared with."""
+    tmp_path = tmp_path_factory.mktemp("single")
+    return _run({**SEARCH, "output_dir": str(tmp_path / "one")}, tmp_path / "one.json")
+
+
+def _same_search(mine, single, rtol=1e-5):
+    """``mine`` is the one-device search ``single``: architectures, losses, rewards, derived best."""
+    assert mine["archs"] == single["archs"]
+    np.testing.assert_allclose(mine["losses"], single["losses"], rtol=rtol)
+    assert mine["rewards"] == single["rewards"]
+    assert mine["derived"]["best"]["arc"] == single["derived"]["best"]["arc"]
+    np.testing.assert_allclose(mine["derived"]["best"]["score"], single["derived"]["best"]["score"])
+
+
+def test_mirrored_search_on_two_replicas_follows_the_single_device_search(tmp_path, single):
     """Global batch 16 on 2 replicas of 8 vs 16 on one device: the same sampled architectures, losses
-    close. (Not bit-equal: a search child's batch norms use each replica's own statistics, since they sit
-    inside the architecture switch; see --child_sync_bn. For the same reason derivation's one-batch
-    scores, and so the derived architecture, may differ.)"""
-    base = dict(kind="search", space="macro", num_epochs=1, steps=3)
-    single = _run({**base, "output_dir": str(tmp_path / "one")}, tmp_path / "one.json")
-    double = _run({**base, "output_dir": str(tmp_path / "two"), "distribution": "mirrored",
+    close. (Not bit-equal: by default each replica's batch norms use its own share of the batch, so
+    rewards and derivation's one-batch scores may differ; with --child_sync_bn, below, they do not.)"""
+    double = _run({**SEARCH, "output_dir": str(tmp_path / "two"), "distribution": "mirrored",
                    "logical_cpu_devices": 2}, tmp_path / "two.json")
     assert double["num_replicas"] == 2
     assert double["archs"] == single["archs"]  # the controller's stream does not depend on the replicas
@@ -82,15 +98,39 @@ def test_mirrored_search_on_two_replicas_follows_the_single_device_search(tmp_pa
     assert first == second and first != single["batch_norm"][0]
 
 
+def test_mirrored_search_with_sync_bn_is_the_single_device_search(tmp_path, single):
+    """--child_sync_bn: the shared child's batch norms, inside the architecture switch, normalise with
+    the statistics of the global batch (a collective all-reduce in each replica, differentiated), so
+    2 replicas of 8 train, reward and derive as one device with 16 does (measured: losses within 1e-6).
+    This was refused before: tf.distribute's own all-reduce (merge_call) cannot run inside the switch."""
+    double = _run({**SEARCH, "output_dir": str(tmp_path / "two"), "distribution": "mirrored",
+                   "logical_cpu_devices": 2, "sync_bn": True}, tmp_path / "two.json")
+    assert double["num_replicas"] == 2 and double["traces"] == {"train": 1, "eval": 1}
+    _same_search(double, single)
+    first, second = double["batch_norm"]
+    assert first == second
+    np.testing.assert_allclose(first, single["batch_norm"][0], rtol=1e-4, atol=1e-5)
+
+
 @pytest.mark.slow
-def test_one_replica_strategy_is_the_single_device_search(tmp_path):
+def test_micro_mirrored_search_with_sync_bn_is_the_single_device_search(tmp_path):
+    """The micro search child's batch norms (batch statistics everywhere, functional inside the op
+    switch) synchronize too."""
+    base = dict(kind="search", space="micro", num_epochs=1, steps=2, sync_bn=True)
+    one = _run({**base, "output_dir": str(tmp_path / "one")}, tmp_path / "one.json")
+    two = _run({**base, "output_dir": str(tmp_path / "two"), "distribution": "mirrored",
+                "logical_cpu_devices": 2}, tmp_path / "two.json")
+    assert two["traces"] == {"train": 1, "eval": 1}
+    _same_search(two, one)
+
+
+@pytest.mark.slow
+def test_one_replica_strategy_is_the_single_device_search(tmp_path, single):
     """Under a one-replica strategy (the distributed pipeline, the replicated steps, the all-reduce of the
     batch-norm statistics) a search is the one-device search: same architectures, losses and rewards. The
     rewards use batch statistics (the macro default, --child_reward_bn=batch): this failed while that mode,
     set on the calling thread, did not reach the strategy's replica threads (they used moving statistics)."""
-    base = dict(kind="search", space="macro", num_epochs=1, steps=3)
-    single = _run({**base, "output_dir": str(tmp_path / "one")}, tmp_path / "one.json")
-    mirrored = _run({**base, "output_dir": str(tmp_path / "m1"), "distribution": "mirrored",
+    mirrored = _run({**SEARCH, "output_dir": str(tmp_path / "m1"), "distribution": "mirrored",
                      "logical_cpu_devices": 1}, tmp_path / "m1.json")
     assert mirrored["num_replicas"] == 1 and mirrored["archs"] == single["archs"]
     np.testing.assert_allclose(mirrored["losses"], single["losses"], rtol=1e-5)
@@ -99,7 +139,7 @@ def test_one_replica_strategy_is_the_single_device_search(tmp_path):
 
 
 def test_mirrored_final_training_matches_the_single_device_run(tmp_path):
-    """A fixed child has no switch: with --child_sync_bn its 2-replica training is the 1-device one."""
+    """With --child_sync_bn a fixed child's 2-replica training is the 1-device one."""
     base = dict(kind="final", space="macro", num_epochs=1, steps=3, arc="1 3 1", sync_bn=True)
     single = _run({**base, "output_dir": str(tmp_path / "one")}, tmp_path / "one.json")
     double = _run({**base, "output_dir": str(tmp_path / "two"), "distribution": "mirrored",
@@ -128,9 +168,12 @@ def _multi_worker(tmp_path, name, **spec):
     return processes, outs, scratch
 
 
-def test_two_workers_sample_the_same_architectures_and_only_the_chief_writes(tmp_path):
-    processes, outs, scratch = _multi_worker(tmp_path, "run")
+def test_two_workers_sample_the_same_architectures_and_only_the_chief_writes(tmp_path, single):
+    """Two workers, one replica each, with --child_sync_bn: the same architectures and controller on both,
+    and, batch statistics being global, the one-device search itself."""
+    processes, outs, scratch = _multi_worker(tmp_path, "run", sync_bn=True)
     chief, other = (_finish(process, out) for process, out in zip(processes, outs))
+    _same_search(chief, single)
     assert chief["num_replicas"] == other["num_replicas"] == 2
     assert chief["archs"] == other["archs"] and len(chief["archs"]) >= 3  # every child step of the run
     assert chief["rewards"] == other["rewards"]  # reduced over both workers before REINFORCE

@@ -17,7 +17,8 @@ import numbers
 import keras
 from keras import ops
 
-from enas.spaces.layers import compiled_once, he_normal, max_pool_3x3, recomputed
+from enas.spaces.layers import (compiled_once, he_normal, max_pool_3x3, recomputed, replica_moments,
+                                sync_batch_norm_default)
 from enas.spaces.micro import arc as micro
 
 SEP_CONV_SIZES = tuple(micro.OP_KINDS[op][1] for op in micro.SEP_CONV_OPS)  # kernel sizes of the sep-conv ops
@@ -30,8 +31,13 @@ def is_static(choice) -> bool:
     return isinstance(choice, numbers.Integral)
 
 
-def batch_stat_norm(x, scale, offset):
-    """Batch normalisation with the minibatch's own mean and (biased) variance (NHWC)."""
+def batch_stat_norm(x, scale, offset, synchronized: bool = False):
+    """Batch normalisation with the minibatch's own mean and (biased) variance (NHWC); ``synchronized``:
+    the global batch's, over every replica (:func:`enas.spaces.layers.replica_moments`)."""
+    moments = replica_moments(x, [0, 1, 2]) if synchronized else None
+    if moments is not None:
+        mean, variance = moments
+        return (x - mean) * (scale * ops.rsqrt(variance + BN_EPSILON)) + offset
     # Written out rather than ops.moments + ops.batch_normalization: half the graph ops, and the
     # shared child traces one copy of this per sep-conv unit per slot.
     centered = x - ops.mean(x, axis=[0, 1, 2])
@@ -56,21 +62,24 @@ class SearchBatchNorm(keras.layers.Layer):
 
     Args:
       channels: number of channels (last axis).
+      synchronized: statistics over every replica of a distribution (``--child_sync_bn``); by default
+        as :func:`enas.spaces.layers.synchronized_batch_norm` says where the layer is made.
     """
 
-    def __init__(self, channels: int, **kwargs):
+    def __init__(self, channels: int, synchronized=None, **kwargs):
         super().__init__(**kwargs)
         self.channels = int(channels)
+        self.synchronized = sync_batch_norm_default() if synchronized is None else bool(synchronized)
 
     def build(self, input_shape=None):
         self.scale = self.add_weight(shape=(self.channels,), initializer="ones", name="scale")
         self.offset = self.add_weight(shape=(self.channels,), initializer="zeros", name="offset")
 
     def call(self, inputs):
-        return batch_stat_norm(inputs, self.scale, self.offset)
+        return batch_stat_norm(inputs, self.scale, self.offset, self.synchronized)
 
     def get_config(self):
-        return {**super().get_config(), "channels": self.channels}
+        return {**super().get_config(), "channels": self.channels, "synchronized": self.synchronized}
 
 
 @keras.saving.register_keras_serializable(package="enas")
@@ -147,12 +156,19 @@ class SharedSlot(keras.layers.Layer):
         channels calls (:func:`_slot_switch`) rather than a copy in the calling graph.
       recompute: the op switch keeps no activations for the backward pass, which runs it again
         (:func:`enas.spaces.layers.recomputed`): less memory, one more forward pass of the op.
+      synchronized: its sep-conv batch norms use the statistics of every replica (``--child_sync_bn``;
+        by default as :func:`enas.spaces.layers.synchronized_batch_norm` says where it is made). Not
+        with ``compiled_switch``: one compiled function serves every replica, and each replica
+        all-reduces on its own device.
     """
 
     def __init__(self, filters: int, num_inputs: int, num_branches: int = 5, compiled_switch: bool = False,
-                 recompute: bool = False, **kwargs):
+                 recompute: bool = False, synchronized=None, **kwargs):
         super().__init__(**kwargs)
         self.compiled_switch, self.recompute = bool(compiled_switch), bool(recompute)
+        self.synchronized = sync_batch_norm_default() if synchronized is None else bool(synchronized)
+        if self.synchronized and self.compiled_switch:
+            raise ValueError("synchronized batch norms need copied op switches (compiled_switch=False)")
         self.filters, self.num_inputs, self.num_branches = int(filters), int(num_inputs), int(num_branches)
         self.layout = sep_conv_layout(self.filters)
         sizes = [math.prod(shape) for _, _, _, shape in self.layout]
@@ -166,19 +182,19 @@ class SharedSlot(keras.layers.Layer):
         """``op(x)`` where ``x`` is node ``index``; ``index``, ``op``: int32 scalar tensors or Python ints."""
         row = ops.take(self.bank, index, axis=0)
         if is_static(op):
-            return _slot_branches(self.filters, self.num_branches, in_switch=False)[int(op)](x, row)
+            return _slot_branches(self.filters, self.num_branches, False, synchronized=self.synchronized)[int(op)](x, row)
         if self.compiled_switch:
             # The op switch is the same computation in every slot of every cell with C channels: one
             # compiled function, traced once per process and input shape, that each slot calls.
             return _slot_switch(self.filters, self.num_branches, self.recompute)(x, row, op)
-        switch = _op_switch(_slot_branches(self.filters, self.num_branches, in_switch=True))
+        switch = _op_switch(_slot_branches(self.filters, self.num_branches, True, synchronized=self.synchronized))
         return (recomputed(switch) if self.recompute else switch)(x, row, op)
 
     def mixture(self, nodes, index_weights, op_weights):
         """The continuous relaxation (DARTS): ``sum_i a_i sum_k b_k op_k(nodes[i])``, each (input, op)
         with its own weights as in :meth:`call`. ``index_weights``: ``[num_inputs]`` (softmax over the
         readable nodes); ``op_weights``: ``[num_branches]``. One-hot weights give :meth:`call`'s output."""
-        branches = _slot_branches(self.filters, self.num_branches, in_switch=False)
+        branches = _slot_branches(self.filters, self.num_branches, False, synchronized=self.synchronized)
         total = None
         for index, x in enumerate(nodes[:self.num_inputs]):
             row = self.bank[index]
@@ -193,7 +209,7 @@ class SharedSlot(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "num_inputs": self.num_inputs,
                 "num_branches": self.num_branches, "compiled_switch": self.compiled_switch,
-                "recompute": self.recompute}
+                "recompute": self.recompute, "synchronized": self.synchronized}
 
 
 def unpack_sep_conv(row, size: int, layout, offsets) -> list[tuple]:
@@ -206,8 +222,10 @@ def unpack_sep_conv(row, size: int, layout, offsets) -> list[tuple]:
     return [tuple(weights[4 * unit:4 * unit + 4]) for unit in range(SEP_CONV_UNITS)]
 
 
-def _slot_branches(filters: int, num_branches: int, in_switch: bool, in_function: bool = False) -> list:
-    """The functions ``(x, packed weight row) -> y`` of the first ``num_branches`` entries of the op table."""
+def _slot_branches(filters: int, num_branches: int, in_switch: bool, in_function: bool = False,
+                   synchronized: bool = False) -> list:
+    """The functions ``(x, packed weight row) -> y`` of the first ``num_branches`` entries of the op table
+    (``synchronized``: their batch norms use every replica's statistics)."""
     layout = sep_conv_layout(filters)
     sizes = [math.prod(shape) for _, _, _, shape in layout]
     offsets = [sum(sizes[:i]) for i in range(len(sizes) + 1)]
@@ -215,7 +233,7 @@ def _slot_branches(filters: int, num_branches: int, in_switch: bool, in_function
     def sep_conv(x, row, size):
         for depthwise, pointwise, scale, offset in unpack_sep_conv(row, size, layout, offsets):
             x = ops.separable_conv(ops.relu(x), depthwise, pointwise, padding="same")
-            x = batch_stat_norm(x, scale, offset)
+            x = batch_stat_norm(x, scale, offset, synchronized)
         return x
 
     def branch(kind: str, size: int):
