@@ -147,16 +147,18 @@ def main() -> None:
         if divisor == 1:
             batch = measured[0]["batch"]
     print(f"{args.space} smoke search, global batch {batch}, median of {args.steps} steps, {os.cpu_count()} CPU cores")
-    print(f"{'':24s}" + "".join(f"{name:>16s}" for name in results))
+    width = max(16, *(len(name) + 2 for name in results))
+    print(f"{'':24s}" + "".join(f"{name:>{width}s}" for name in results))
     for key, label in (("replicas", "replicas"), ("train_ms", "child step ms"), ("reward_ms", "reward pass ms"),
                        ("train_cpu_ms", "child step CPU ms")):
-        print(f"{label:24s}" + "".join(f"{row[key]:>16.1f}" if key != "replicas" else f"{row[key]:>16d}"
+        print(f"{label:24s}" + "".join(f"{row[key]:>{width}.1f}" if key != "replicas" else f"{row[key]:>{width}d}"
                                        for row in results.values()))
     base = results["none"]["train_ms"]
-    print(f"{'child step vs none':24s}" + "".join(f"{row['train_ms'] / base - 1:>+16.1%}" for row in results.values()))
+    print(f"{'child step vs none':24s}"
+          + "".join(f"{row['train_ms'] / base - 1:>+{width}.1%}" for row in results.values()))
     base = results["none"]["train_cpu_ms"]  # all threads' CPU time: less disturbed by other work
     print(f"{'CPU time vs none':24s}"
-          + "".join(f"{row['train_cpu_ms'] / base - 1:>+16.1%}" for row in results.values()))
+          + "".join(f"{row['train_cpu_ms'] / base - 1:>+{width}.1%}" for row in results.values()))
     # The strategy's own cost at N replicas: N replicas against their shares run in turn without one.
     replicated, alone = results[f"mirrored x{args.replicas}"], results[split]
     print(f"strategy at {args.replicas} replicas vs {split}: child step {replicated['train_ms'] / alone['train_ms'] - 1:+.1%}, "

@@ -128,7 +128,7 @@ def test_derivation_yields_the_argmax_and_valid_architectures(space_name, tmp_pa
     assert strategy.policy_entropy() == pytest.approx(float(np.mean(np.log(strategy.num_choices))))
 
 
-@pytest.mark.parametrize("space_name", ["macro", "micro"])
+@pytest.mark.parametrize("space_name", ["macro", pytest.param("micro", marks=pytest.mark.slow)])
 def test_darts_smoke_search(space_name, tmp_path, embedded_data, tiny_config):
     config = _darts(tiny_config(tmp_path / "run", space_name, num_epochs=1, max_steps_per_epoch=3))
     run = search_module.SearchRun(config, data=embedded_data)
@@ -144,6 +144,7 @@ def test_darts_smoke_search(space_name, tmp_path, embedded_data, tiny_config):
     assert run.task._train_fn.experimental_get_tracing_count() == 0
 
 
+@pytest.mark.slow
 def test_darts_smoke_search_rnn(tmp_path):
     from enas.data.ptb import write_synthetic_ptb
 

@@ -78,6 +78,7 @@ def _same_search(mine, single, rtol=1e-5):
     np.testing.assert_allclose(mine["derived"]["best"]["score"], single["derived"]["best"]["score"])
 
 
+@pytest.mark.slow
 def test_mirrored_search_on_two_replicas_follows_the_single_device_search(tmp_path, single):
     """Global batch 16 on 2 replicas of 8 vs 16 on one device: the same sampled architectures, losses
     close. (Not bit-equal: by default each replica's batch norms use its own share of the batch, so
@@ -168,12 +169,19 @@ def _multi_worker(tmp_path, name, **spec):
     return processes, outs, scratch
 
 
-def test_two_workers_sample_the_same_architectures_and_only_the_chief_writes(tmp_path, single):
-    """Two workers, one replica each, with --child_sync_bn: the same architectures and controller on both,
-    and, batch statistics being global, the one-device search itself."""
-    processes, outs, scratch = _multi_worker(tmp_path, "run", sync_bn=True)
+@pytest.mark.slow
+def test_two_workers_with_sync_bn_are_the_single_device_search(tmp_path, single):
+    """Two workers, one replica each, with --child_sync_bn: batch statistics being global, both run the
+    one-device search itself."""
+    processes, outs, _ = _multi_worker(tmp_path, "run", sync_bn=True)
+    for result in (_finish(process, out) for process, out in zip(processes, outs)):
+        assert result["num_replicas"] == 2 and result["traces"] == {"train": 1, "eval": 1}
+        _same_search(result, single)
+
+
+def test_two_workers_sample_the_same_architectures_and_only_the_chief_writes(tmp_path):
+    processes, outs, scratch = _multi_worker(tmp_path, "run")
     chief, other = (_finish(process, out) for process, out in zip(processes, outs))
-    _same_search(chief, single)
     assert chief["num_replicas"] == other["num_replicas"] == 2
     assert chief["archs"] == other["archs"] and len(chief["archs"]) >= 3  # every child step of the run
     assert chief["rewards"] == other["rewards"]  # reduced over both workers before REINFORCE

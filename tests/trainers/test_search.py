@@ -43,7 +43,7 @@ def test_smoke_search_writes_logs_checkpoints_and_derivation(tmp_path, embedded_
     assert os.path.exists(os.path.join(out, "derived.dot"))
 
 
-@pytest.mark.parametrize("space", ["macro", "micro"])
+@pytest.mark.parametrize("space", ["macro", pytest.param("micro", marks=pytest.mark.slow)])
 def test_each_step_function_traces_once_over_20_architectures(tmp_path, embedded_data, tiny_config, space):
     run = search_module.SearchRun(tiny_config(tmp_path / "run", space), data=embedded_data)
     task = run.task
@@ -81,7 +81,7 @@ def _traced_functions(obj):
     return found
 
 
-@pytest.mark.parametrize("space", ["macro", "micro", "micro_compiled"])
+@pytest.mark.parametrize("space", ["macro", pytest.param("micro", marks=pytest.mark.slow), "micro_compiled"])
 def test_a_smoke_search_with_derivation_traces_each_function_once(tmp_path, embedded_data, tiny_config, space):
     """Child steps, rewards, evaluation and derivation: no step function is traced twice, and the
     forward pass of rewards, evaluation and derivation scores is one trace (also with the micro
@@ -146,6 +146,7 @@ def test_resumed_run_matches_an_uninterrupted_one(tmp_path, embedded_data, tiny_
             assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), key
 
 
+@pytest.mark.slow
 def test_a_micro_search_with_recomputed_activations_is_the_same_search(tmp_path, embedded_data, tiny_config):
     """--child_recompute changes what the backward pass keeps, not what the search computes: same losses,
     rewards and architectures, the same derived architecture; and a run may switch it on when resumed."""
