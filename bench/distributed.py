@@ -161,7 +161,8 @@ def main() -> None:
           + "".join(f"{row['train_cpu_ms'] / base - 1:>+{width}.1%}" for row in results.values()))
     # The strategy's own cost at N replicas: N replicas against their shares run in turn without one.
     replicated, alone = results[f"mirrored x{args.replicas}"], results[split]
-    print(f"strategy at {args.replicas} replicas vs {split}: child step {replicated['train_ms'] / alone['train_ms'] - 1:+.1%}, "
+    print(f"strategy at {args.replicas} replicas vs {split}: "
+          f"child step {replicated['train_ms'] / alone['train_ms'] - 1:+.1%}, "
           f"CPU time {replicated['train_cpu_ms'] / alone['train_cpu_ms'] - 1:+.1%}, "
           f"reward pass {replicated['reward_ms'] / alone['reward_ms'] - 1:+.1%}")
     if args.sync_bn:

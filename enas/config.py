@@ -559,9 +559,9 @@ class RankConfig:
                              "uniform (at least 4; 10 or more for a meaningful correlation).")
     train_epochs: int = setting(3, "rank_train_epochs", "Stand-alone training epochs of each architecture.")
     anneal: bool = setting(True, "rank_anneal", "Image spaces: stand-alone training with one cosine period over "
-                           "--rank_train_epochs (the learning rate decays towards --child_lr_min) instead of the search's "
-                           "warm-restart schedule, which leaves a short training at a high learning rate and its "
-                           "accuracy noisy (--norank_anneal keeps the search's schedule).")
+                           "--rank_train_epochs (the learning rate decays towards --child_lr_min) instead of the "
+                           "search's warm-restart schedule, which leaves a short training at a high learning rate and "
+                           "its accuracy noisy (--norank_anneal keeps the search's schedule).")
     score_batches: int = setting(0, "rank_score_batches", "Validation batches of each shared-weight score (0: all).")
     top_k: int = setting(3, "rank_top_k", "The k of the top-k overlap.")
     max_steps_per_epoch: int = setting(0, "max_steps_per_epoch",

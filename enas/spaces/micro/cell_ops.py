@@ -182,7 +182,8 @@ class SharedSlot(keras.layers.Layer):
         """``op(x)`` where ``x`` is node ``index``; ``index``, ``op``: int32 scalar tensors or Python ints."""
         row = ops.take(self.bank, index, axis=0)
         if is_static(op):
-            return _slot_branches(self.filters, self.num_branches, False, synchronized=self.synchronized)[int(op)](x, row)
+            branches = _slot_branches(self.filters, self.num_branches, False, synchronized=self.synchronized)
+            return branches[int(op)](x, row)
         if self.compiled_switch:
             # The op switch is the same computation in every slot of every cell with C channels: one
             # compiled function, traced once per process and input shape, that each slot calls.
