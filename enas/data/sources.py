@@ -10,7 +10,8 @@ whatever the source. Sources are registered by name in :data:`SOURCES`:
   because offline ``tfds.load`` retries downloads for minutes before failing;
 - ``idx``: the four MNIST-format IDX files (gzipped or not) in the directory ``data_dir``;
 - ``npz``: a ``.npz`` file (``data_dir`` is the file, or a directory holding exactly one) with the
-  arrays ``x_train, y_train, x_test, y_test``.
+  arrays ``x_train, y_train, x_test, y_test`` and, optionally, a boolean scalar ``horizontal_flip``
+  (whether training batches are mirrored; off when absent).
 """
 
 from __future__ import annotations
@@ -122,6 +123,12 @@ def read_npz(path: str, *, name: Optional[str] = None, horizontal_flip: bool = F
                 raise DataError(f"{path} lacks the arrays {', '.join(missing)} (it has: "
                                 f"{', '.join(present) or 'none'}); expected {', '.join(NPZ_ARRAYS)}")
             arrays = {key: archive[key] for key in NPZ_ARRAYS}
+            if "horizontal_flip" in present:
+                flip = archive["horizontal_flip"]
+                if flip.shape != () or flip.dtype != np.bool_:
+                    raise DataError(f"{path}: horizontal_flip must be a boolean scalar, not "
+                                    f"{flip.dtype} of shape {flip.shape}")
+                horizontal_flip = bool(flip)
     except DataError:
         raise
     except (OSError, ValueError) as error:

@@ -33,6 +33,19 @@ def test_idx_reads_gzipped_and_plain_files(idx_dir):
 def test_npz_adds_nothing_to_colour_images(npz_file):
     raw = sources.read_npz(npz_file)
     assert raw.x_train.shape == (48, 8, 8, 3) and raw.num_classes == 48
+    assert not raw.horizontal_flip
+
+
+def test_npz_horizontal_flip_key(tmp_path):
+    arrays = dict(x_train=np.zeros((4, 2, 2), np.uint8), y_train=np.arange(4), x_test=np.zeros((2, 2, 2), np.uint8),
+                  y_test=np.arange(2))
+    np.savez(tmp_path / "on.npz", horizontal_flip=np.bool_(True), **arrays)
+    np.savez(tmp_path / "off.npz", horizontal_flip=np.bool_(False), **arrays)
+    np.savez(tmp_path / "bad.npz", horizontal_flip=np.ones(2, np.bool_), **arrays)
+    assert sources.read_npz(str(tmp_path / "on.npz")).horizontal_flip
+    assert not sources.read_npz(str(tmp_path / "off.npz")).horizontal_flip
+    with pytest.raises(DataError, match="horizontal_flip must be a boolean scalar"):
+        sources.read_npz(str(tmp_path / "bad.npz"))
 
 
 def test_npz_directory_with_one_file(npz_file):
