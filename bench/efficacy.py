@@ -149,6 +149,8 @@ def run_seed(args, seed: int, data, previous: Optional[dict] = None) -> dict:
     # Ranking: every architecture, scored with each strategy's shared weights in each reward mode (a
     # strategy added to an earlier result ranks the architectures known then, its own derived one included).
     result["ranking"] = dict(previous.get("ranking", {}))
+    result["archs"] = {name: arc for name, arc in archs}
+    result["scores"] = dict(previous.get("scores", {}))  # per strategy and mode, in the order of "archs"
     accuracies = [standalone[name] for name, _ in archs]
     tokens = [space.parse_arc(arc, config.child).to_tokens() for _, arc in archs]
     for strategy in strategies:
@@ -156,6 +158,7 @@ def run_seed(args, seed: int, data, previous: Optional[dict] = None) -> dict:
             continue
         _, _, task, _ = load_search(os.path.join(args.output_dir, f"seed{seed}", strategy))
         scores = score_architectures(task, tokens, 0)
+        result["scores"][strategy] = scores
         result["ranking"][strategy] = {mode: correlations(values, accuracies, 3)["kendall_tau"]
                                        for mode, values in scores.items()}
     return result

@@ -16,6 +16,13 @@ def test_efficacy_smoke_prints_the_table(tmp_path, capsys):
     assert len([k for k in seed["standalone"] if k.startswith("uniform-")]) == 2
     assert all(0.0 <= v <= 1.0 for v in seed["standalone"].values())
     assert set(seed["ranking"]["enas"]) == {"moving", "batch", "recalibrate"}
+    # The scores behind each tau are kept, one per architecture, and give the tau again.
+    from enas.trainers.rank_stats import kendall_tau
+
+    names = list(seed["archs"])
+    assert len(names) == 4 and all(len(v) == 4 for v in seed["scores"]["random"].values())
+    accuracies = [seed["standalone"][name] for name in names]
+    assert kendall_tau(seed["scores"]["enas"]["batch"], accuracies) == pytest.approx(seed["ranking"]["enas"]["batch"])
     table = capsys.readouterr().out
     for row in ("enas-derived best", "random-derived best", "uniform random (mean of K)",
                 "Kendall tau, enas weights, batch", "search wall time, enas"):
