@@ -4,8 +4,9 @@
 ``derived.json`` that the loop wrote before the ``SearchStrategy`` seam existed, for the fixed-seed
 tiny configuration of ``conftest._tiny_config``. ENAS with ``--child_reward_bn=moving`` (the reward
 the loop used then) must give the same values for every key the old loop wrote; the keys added since
-(search health, strategy name, reward mode) are checked elsewhere. The micro file drops the old
-``skip_rate`` of 0.0, which a space without skip bits no longer logs.
+(search health, strategy name, reward mode) are checked elsewhere. Discrete values agree exactly,
+floats to 1e-9 on a CPU that rounds as the pinning one did (``conftest.assert_same_as_pinned``). The
+micro file drops the old ``skip_rate`` of 0.0, which a space without skip bits no longer logs.
 """
 
 import dataclasses
@@ -20,25 +21,8 @@ from enas.trainers.search import search
 PINNED = os.path.join(os.path.dirname(__file__), "pinned")
 
 
-def _same(pinned, actual, where=""):
-    """Every key of ``pinned`` is in ``actual`` with the same value (floats to 1e-9 relative)."""
-    if isinstance(pinned, dict):
-        assert isinstance(actual, dict), where
-        for key, value in pinned.items():
-            assert key in actual, f"{where}.{key} missing"
-            _same(value, actual[key], f"{where}.{key}")
-    elif isinstance(pinned, list):
-        assert isinstance(actual, list) and len(actual) == len(pinned), where
-        for index, (a, b) in enumerate(zip(pinned, actual)):
-            _same(a, b, f"{where}[{index}]")
-    elif isinstance(pinned, float):
-        assert actual == pytest.approx(pinned, rel=1e-9, abs=1e-12), where
-    else:
-        assert actual == pinned, where
-
-
 @pytest.mark.parametrize("space", ["macro", "micro"])
-def test_enas_through_the_seam_matches_the_pinned_loop(tmp_path, embedded_data, tiny_config, space):
+def test_enas_through_the_seam_matches_the_pinned_loop(tmp_path, embedded_data, tiny_config, space, same_as_pinned):
     reward_bn = "moving" if space == "macro" else "batch"  # micro has batch statistics only
     config = tiny_config(tmp_path / "run", space)
     config = dataclasses.replace(config, search=SearchConfig(strategy="enas", reward_bn=reward_bn))
@@ -49,5 +33,23 @@ def test_enas_through_the_seam_matches_the_pinned_loop(tmp_path, embedded_data, 
     pinned = json.load(open(os.path.join(PINNED, f"search_{space}.json")))
     out = config.run.output_dir
     log = [json.loads(line) for line in open(os.path.join(out, "search_log.jsonl"))]
-    _same(pinned["search_log"], log, "search_log")
-    _same(pinned["derived"], json.load(open(os.path.join(out, "derived.json"))), "derived")
+    derived = json.load(open(os.path.join(out, "derived.json")))
+    same_cpu = same_as_pinned({"log": pinned["search_log"], "derived": pinned["derived"]},
+                              {"log": log, "derived": derived}, probe=".log[0].child_loss")
+    print(f"pinned {space} search: {'every float to 1e-9' if same_cpu else 'another CPU: discrete values and probe'}")
+
+
+def test_the_pinned_comparison_itself(same_as_pinned):
+    pinned = {"log": [{"loss": 2.0, "reward": 0.5, "arc": "0 1"}]}
+
+    def log(loss, reward, arc="0 1"):
+        return {"log": [{"loss": loss, "reward": reward, "arc": arc, "new_key": 1}]}
+
+    assert same_as_pinned(pinned, log(2.0, 0.5), probe=".log[0].loss")
+    with pytest.raises(AssertionError, match="reward"):  # same CPU: every float to 1e-9
+        same_as_pinned(pinned, log(2.0, 0.5 + 1e-6), probe=".log[0].loss")
+    assert not same_as_pinned(pinned, log(2.0 + 1e-5, 0.6), probe=".log[0].loss")  # another CPU
+    with pytest.raises(AssertionError, match="another CPU"):
+        same_as_pinned(pinned, log(2.01, 0.5), probe=".log[0].loss")
+    with pytest.raises(AssertionError, match="arc"):
+        same_as_pinned(pinned, log(2.0 + 1e-5, 0.5, arc="1 1"), probe=".log[0].loss")
