@@ -94,6 +94,10 @@ class DataConfig:
         return self
 
 
+# How the macro search child combines a layer's op output with its skips (ChildConfig.skip_mode).
+SKIP_MODES = ("sum", "concat")
+
+
 @dataclasses.dataclass(frozen=True)
 class ChildConfig:
     """The child network of a search space and its optimizer.
@@ -123,6 +127,9 @@ class ChildConfig:
       average_patience: rnn final training: start ASGD-style weight averaging once the validation
         perplexity is worse than the best of all evaluations before the last ``average_patience``
         ones (enas_lm's ``best_valid_ppl_threshold``); 0: no averaging.
+      skip_mode: macro search child: how a layer combines its op output with its skips: ``"sum"`` (the
+        official search graph: ``BN(op_out + sum of skips)``) or ``"concat"`` (as the final model:
+        ``BN(1x1 conv(ReLU(concat)))``, unselected inputs zero).
       sep_as_conv: macro fixed child: build the "separable" ops as full k x k convolutions, as the
         official fixed macro child did.
       reward_dropout: micro search: keep dropout active when the controller's reward is computed
@@ -184,6 +191,12 @@ class ChildConfig:
         "Language model final training: start ASGD-style weight averaging once the validation perplexity is "
         "worse than the best before the last this-many evaluations (enas_lm's trigger; its final training "
         "uses 10); 0: no averaging.")
+    skip_mode: str = setting(
+        "sum", "child_skip_mode",
+        "Macro search child: how a layer combines its op output with its skip inputs. 'sum': the official "
+        "search graph, BN(op + sum of skips); 'concat': as the final model, BN(1x1 conv(ReLU(concat of the "
+        "skips and the op))), one projection per layer with an unselected input's channels zero (README: "
+        "\"Does the search beat random?\").")
     sep_as_conv: bool = setting(
         False, "child_sep_as_conv",
         "Macro final child: build the separable ops as full k x k convolutions, as the official fixed macro "
@@ -233,6 +246,10 @@ class ChildConfig:
                f"must be > 0, got {self.init_range}")
         _check(self.hidden_size > 0, "child_lstm_hidden_size", f"must be > 0, got {self.hidden_size}")
         _check(self.lr > 0, "child_lr", f"must be > 0, got {self.lr}")
+        _check(self.skip_mode in SKIP_MODES, "child_skip_mode",
+               f"must be one of {', '.join(SKIP_MODES)}; got '{self.skip_mode}'")
+        _check(self.skip_mode == "sum" or self.search_for == "macro", "child_skip_mode",
+               f"chooses how the macro search child combines skips; --search_for={self.search_for} has none")
         _check(not self.recompute or self.search_for == "micro", "child_recompute",
                f"recomputes the micro search child's ops; --search_for={self.search_for} has none")
         # With the switches copied into the step's graph, TensorFlow's graph optimiser merges the

@@ -160,3 +160,79 @@ def test_fewer_branches_build_fewer_ops():
 def test_a_token_tensor_of_the_wrong_length_is_rejected(shared):
     with pytest.raises(ValueError, match="arc has 10 tokens; a 6-layer macro architecture has 21"):
         shared(_images(), tf.zeros([10], tf.int32), training=False)
+
+
+# --- skip_mode="concat": each layer projects the concatenation of its inputs, as the final model ---
+
+@pytest.fixture(name="concat", scope="module")
+def _concat():
+    keras.utils.set_random_seed(4)
+    return macro.build_shared_child(_config(skip_mode="concat"), 10, SHAPE)
+
+
+def test_concat_mode_adds_one_projection_per_layer(concat):
+    plain = macro.build_shared_child(_config(), 10, SHAPE)
+    # Layer i > 0 projects (i + 1) * C channels to C with a 1x1 conv without bias (C = 4).
+    assert concat.count_params() - plain.count_params() == sum((i + 1) * 4 * 4 for i in range(1, 6))
+    assert [c.name for c in concat.skip_convs] == [f"layer{i}_skip_conv" for i in range(1, 6)]
+    assert concat.get_config()["skip_mode"] == "concat" and plain.get_config()["skip_mode"] == "sum"
+
+
+@pytest.mark.parametrize("arc", [PINNED, macro.random_arc(6, 6, random.Random(5))], ids=["pinned", "random"])
+def test_concat_mode_equals_its_static_twin(concat, arc):
+    for seed in range(2):
+        concat(_images(seed=seed + 1), _tokens(arc), training=True)
+    static = macro.build_static_search_child(arc, _config(skip_mode="concat"), 10, SHAPE)
+    static.copy_weights_from(concat)
+    for training in (False, True):
+        np.testing.assert_allclose(concat(_images(), _tokens(arc), training=training),
+                                   static(_images(), training=training), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="skip_mode"):
+        macro.build_static_search_child(arc, _config(), 10, SHAPE).copy_weights_from(concat)
+
+
+def test_concat_mode_a_skip_bit_selects_its_block_of_the_projection(concat):
+    """An unselected input's channels are zero: its rows of the projection kernel do not matter, and a
+    selected input's do."""
+    images, tokens = _images(), _tokens(PINNED)
+    reference = concat(images, tokens, training=False).numpy()
+    layer = 4  # PINNED layer 4: skips 0 1 1 0 -> entries 1 and 2 selected, 0 and 3 not
+    kernel = concat.skip_convs[layer - 1].kernel
+    saved = kernel.numpy()
+    try:
+        changed = saved.copy()
+        changed[0, 0, 0:4, :] += 1.0      # entry 0 (unselected)
+        changed[0, 0, 12:16, :] += 1.0    # entry 3 (unselected)
+        kernel.assign(changed)
+        np.testing.assert_allclose(concat(images, tokens, training=False), reference, rtol=1e-6)
+        changed[0, 0, 4:8, :] += 1.0      # entry 1 (selected)
+        kernel.assign(changed)
+        assert not np.allclose(concat(images, tokens, training=False), reference)
+    finally:
+        kernel.assign(saved)
+
+
+def test_concat_mode_traces_once_over_twenty_architectures(concat):
+    traces = []
+
+    @tf.function(input_signature=[tf.TensorSpec([None, *SHAPE], tf.float32),
+                                  tf.TensorSpec([macro.num_tokens(6)], tf.int32)])
+    def forward(images, arc):
+        traces.append(1)
+        return concat(images, arc, training=True)
+
+    rng = random.Random(6)
+    for _ in range(20):
+        assert np.isfinite(forward(_images(), _tokens(macro.random_arc(6, 6, rng)))).all()
+    assert len(traces) == 1
+
+
+def test_skip_mode_is_checked():
+    from enas.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="child_skip_mode"):
+        _config(skip_mode="mean").validate()
+    with pytest.raises(ConfigError, match="child_skip_mode"):
+        _config(search_for="micro", skip_mode="concat").validate()
+    with pytest.raises(ConfigError, match="child_skip_mode"):
+        MacroSharedChild(2, 4, 6, 10, SHAPE, skip_mode="mean")

@@ -24,6 +24,8 @@ IMAGE_CHILDREN = {
     "macro": ChildConfig(search_for="macro", num_layers=3, out_filters=4, num_branches=6, keep_prob=1.0),
     "micro": ChildConfig(search_for="micro", num_layers=1, num_cells=2, out_filters=4, num_branches=5,
                          keep_prob=1.0, use_aux_heads=True),
+    "macro_concat": ChildConfig(search_for="macro", num_layers=3, out_filters=4, num_branches=6, keep_prob=1.0,
+                                skip_mode="concat"),
 }
 RNN_CHILD = ChildConfig(search_for="rnn", num_layers=4, num_branches=4, hidden_size=8, embed_keep=1.0,
                         input_keep=1.0, hidden_keep=1.0, output_keep=1.0)
@@ -39,10 +41,11 @@ def _max_difference(a, b):
     return float(tf.reduce_max(tf.abs(a - b)))
 
 
-@pytest.mark.parametrize("space_name", ["macro", "micro"])
-def test_one_hot_mixture_equals_the_single_path(space_name):
+@pytest.mark.parametrize("child_name", ["macro", "micro", "macro_concat"])
+def test_one_hot_mixture_equals_the_single_path(child_name):
     keras.utils.set_random_seed(3)
-    child = IMAGE_CHILDREN[space_name]
+    child = IMAGE_CHILDREN[child_name]
+    space_name = child.search_for
     space = get_space(space_name)
     decisions = space.controller_space(child)
     model = space.build_shared_child(child, 10, (8, 8, 1))

@@ -7,7 +7,11 @@ so that the *sampled* op runs:
 * layer i: every candidate op owns its weights (``1x1 conv + BN + ReLU`` then the op; conv and
   sep-conv ops end in BN + ReLU); the op reads the last stored layer;
 * layer i > 0: ``out = BN(op_out + sum_j bit_j * stored[j])`` (a sum, no ReLU after the BN);
-  layer 0 has no skips and no BN after its op, as in the official code;
+  layer 0 has no skips and no BN after its op, as in the official code. With ``skip_mode="concat"``
+  (not the official search graph) a layer combines its inputs as the final model does instead:
+  ``out = BN(1x1 conv(ReLU(concat[bit_0 * stored[0], ..., bit_{i-1} * stored[i-1], op_out])))``, one
+  projection per layer over all ``(i + 1) * C`` channels, an unselected input's channels zero (so each
+  architecture computes the final model's function with its share of the projection weights);
 * after each pool layer (``macro.pool_layers``) every stored layer goes through its own
   factorized reduction; the width C stays constant;
 * head: global average pool -> dropout(1 - keep_prob) -> dense(num_classes, no bias).
@@ -30,6 +34,7 @@ from keras import ops
 
 from enas.spaces.macro import arc as macro
 from enas.spaces.layers import FactorizedReduction, batch_norm, he_normal, max_pool_3x3
+from enas.config import SKIP_MODES
 from enas.errors import ConfigError
 
 # (kind, kernel size) of each op id, from the space's op table.
@@ -105,8 +110,11 @@ class _MacroSearchNetwork(keras.Model):
     """What both search-mode children share: stem, post-sum BNs, reductions and head."""
 
     def __init__(self, num_layers: int, out_filters: int, num_classes: int, image_shape,
-                 keep_prob: float = 1.0, **kwargs):
+                 keep_prob: float = 1.0, skip_mode: str = "sum", **kwargs):
         super().__init__(**kwargs)
+        if skip_mode not in SKIP_MODES:
+            raise ConfigError(f"--child_skip_mode: expected one of {', '.join(SKIP_MODES)}; got '{skip_mode}'")
+        self.skip_mode = skip_mode
         self.num_layers, self.out_filters = int(num_layers), int(out_filters)
         self.num_classes, self.keep_prob = int(num_classes), float(keep_prob)
         self.image_shape = tuple(image_shape)
@@ -116,6 +124,10 @@ class _MacroSearchNetwork(keras.Model):
                                              kernel_initializer=he_normal, name="stem_conv")
         self.stem_bn = batch_norm(name="stem_bn")
         self.sum_bns = [batch_norm(name=f"layer{i}_sum_bn") for i in range(1, self.num_layers)]
+        # skip_mode "concat": layer i's projection of its (i + 1) * C concatenated channels back to C.
+        self.skip_convs = [keras.layers.Conv2D(filters, 1, use_bias=False, kernel_initializer=he_normal,
+                                               name=f"layer{i}_skip_conv")
+                           for i in range(1, self.num_layers)] if skip_mode == "concat" else []
         # After pool layer p the list holds p + 2 entries (stem, out_0..out_p): one FR each, flat.
         self.reductions = [FactorizedReduction(filters, name=f"reduce{p}_{j}")
                            for p in self.pool_layers for j in range(p + 2)]
@@ -139,6 +151,8 @@ class _MacroSearchNetwork(keras.Model):
                 branch.build(shape)
             if layer > 0:
                 self.sum_bns[layer - 1].build(shape)
+                if self.skip_convs:
+                    self.skip_convs[layer - 1].build(shape[:3] + ((layer + 1) * self.out_filters,))
             for reduction in self._reductions_after(layer):
                 reduction.build(shape)
             if layer in self.pool_layers:
@@ -154,6 +168,18 @@ class _MacroSearchNetwork(keras.Model):
 
     def _stem(self, images, training):
         return self.stem_bn(self.stem_conv(images), training=training)
+
+    def _combine(self, layer: int, out, gated: list):
+        """Layer ``layer``'s op output with its gated earlier entries (``gated[j]``: ``bit_j * stored[j]``,
+        or None for an unselected one): their sum, or with ``skip_mode="concat"`` the projection of their
+        concatenation (an unselected entry's channels zero)."""
+        if not self.skip_convs:
+            for term in gated:
+                if term is not None:
+                    out = out + term
+            return out
+        inputs = [ops.zeros_like(out) if term is None else term for term in gated] + [out]
+        return self.skip_convs[layer - 1](ops.relu(ops.concatenate(inputs, axis=-1)))
 
     def _finish_layer(self, layer: int, out, stored: list, training) -> list:
         """BN of the skip sum, append, then reduce every stored layer after a pool layer."""
@@ -178,7 +204,7 @@ class _MacroSearchNetwork(keras.Model):
     def get_config(self):
         return {"name": self.name, "trainable": self.trainable, "num_layers": self.num_layers,
                 "out_filters": self.out_filters, "num_classes": self.num_classes,
-                "image_shape": list(self.image_shape), "keep_prob": self.keep_prob}
+                "image_shape": list(self.image_shape), "keep_prob": self.keep_prob, "skip_mode": self.skip_mode}
 
     @classmethod
     def from_config(cls, config):
@@ -206,13 +232,15 @@ class MacroSharedChild(_MacroSearchNetwork):
       num_classes: classifier outputs.
       image_shape: ``(height, width, channels)`` of the images.
       keep_prob: dropout keep probability before the classifier.
+      skip_mode: ``"sum"`` (the official search graph) or ``"concat"`` (a projection per layer of its
+        concatenated inputs, as the final model; ``ChildConfig.skip_mode``).
       **kwargs: ``keras.Model`` arguments (``name``, ...).
     """
 
     def __init__(self, num_layers: int, out_filters: int, num_branches: int, num_classes: int,
-                 image_shape, keep_prob: float = 1.0, **kwargs):
+                 image_shape, keep_prob: float = 1.0, skip_mode: str = "sum", **kwargs):
         kwargs.setdefault("name", "macro_shared_child")
-        super().__init__(num_layers, out_filters, num_classes, image_shape, keep_prob, **kwargs)
+        super().__init__(num_layers, out_filters, num_classes, image_shape, keep_prob, skip_mode, **kwargs)
         self.num_branches = int(num_branches)
         if not 0 < self.num_branches <= len(OP_KINDS):
             raise ConfigError(f"--child_num_branches: the macro space has {len(OP_KINDS)} ops; got {num_branches}")
@@ -238,8 +266,7 @@ class MacroSharedChild(_MacroSearchNetwork):
             out = ops.switch(arc[start], branches, stored[-1])
             if layer > 0:
                 bits = ops.cast(arc[start + 1:start + 1 + layer], out.dtype)
-                for j in range(layer):
-                    out = out + bits[j] * stored[j]
+                out = self._combine(layer, out, [bits[j] * stored[j] for j in range(layer)])
             stored = self._finish_layer(layer, out, stored, training)
         return self._head(stored[-1], training)
 
@@ -265,8 +292,8 @@ class MacroSharedChild(_MacroSearchNetwork):
             for op_id, branch in enumerate(self._layer_branches(layer)):
                 term = weights[start, op_id] * branch(stored[-1], training=training)
                 out = term if out is None else out + term
-            for j in range(layer):
-                out = out + weights[start + 1 + j, 1] * stored[j]
+            if layer > 0:
+                out = self._combine(layer, out, [weights[start + 1 + j, 1] * stored[j] for j in range(layer)])
             stored = self._finish_layer(layer, out, stored, training)
         return self._head(stored[-1], training)
 
@@ -286,16 +313,16 @@ class MacroStaticSearchChild(_MacroSearchNetwork):
 
     Args:
       arc: the ``macro.MacroArc``.
-      out_filters, num_classes, image_shape, keep_prob: as :class:`MacroSharedChild`.
+      out_filters, num_classes, image_shape, keep_prob, skip_mode: as :class:`MacroSharedChild`.
       **kwargs: ``keras.Model`` arguments.
     """
 
     def __init__(self, arc, out_filters: int, num_classes: int, image_shape, keep_prob: float = 1.0,
-                 **kwargs):
+                 skip_mode: str = "sum", **kwargs):
         if isinstance(arc, str):
             arc = macro.MacroArc.from_string(arc)
         kwargs.setdefault("name", "macro_static_search_child")
-        super().__init__(arc.num_layers, out_filters, num_classes, image_shape, keep_prob, **kwargs)
+        super().__init__(arc.num_layers, out_filters, num_classes, image_shape, keep_prob, skip_mode, **kwargs)
         self.arc = arc
         self.branches = [SearchBranch(out_filters, op, name=f"layer{i}_{macro.OP_NAMES[op]}")
                          for i, op in enumerate(arc.ops)]
@@ -309,9 +336,9 @@ class MacroStaticSearchChild(_MacroSearchNetwork):
         stored = [self._stem(images, training)]
         for layer in range(self.num_layers):
             out = self.branches[layer](stored[-1], training=training)
-            for j, bit in enumerate(self.arc.skips[layer]):
-                if bit:
-                    out = out + stored[j]
+            if layer > 0:
+                out = self._combine(layer, out, [stored[j] if bit else None
+                                                 for j, bit in enumerate(self.arc.skips[layer])])
             stored = self._finish_layer(layer, out, stored, training)
         return self._head(stored[-1], training)
 
@@ -320,6 +347,9 @@ class MacroStaticSearchChild(_MacroSearchNetwork):
         pairs = [(self.stem_conv, shared.stem_conv), (self.stem_bn, shared.stem_bn),
                  (self.classifier, shared.classifier)]
         pairs += list(zip(self.sum_bns, shared.sum_bns)) + list(zip(self.reductions, shared.reductions))
+        if self.skip_mode != shared.skip_mode:
+            raise ValueError(f"skip_mode {self.skip_mode} cannot take the weights of a {shared.skip_mode} child")
+        pairs += list(zip(self.skip_convs, shared.skip_convs))
         pairs += [(self.branches[i], shared.branch(i, op)) for i, op in enumerate(self.arc.ops)]
         for target, source in pairs:
             target.set_weights(source.get_weights())
@@ -334,10 +364,11 @@ class MacroStaticSearchChild(_MacroSearchNetwork):
 def build_shared_child(child_config, num_classes: int, input_shape) -> MacroSharedChild:
     """The shared-weight child of ``child_config`` for images of ``input_shape`` (H, W, C)."""
     return MacroSharedChild(child_config.num_layers, child_config.out_filters, child_config.num_branches,
-                            num_classes, tuple(input_shape), keep_prob=child_config.keep_prob)
+                            num_classes, tuple(input_shape), keep_prob=child_config.keep_prob,
+                            skip_mode=child_config.skip_mode)
 
 
 def build_static_search_child(arc, child_config, num_classes: int, input_shape) -> MacroStaticSearchChild:
     """Search semantics of ``arc`` without a switch; weights load with ``copy_weights_from``."""
     return MacroStaticSearchChild(arc, child_config.out_filters, num_classes, tuple(input_shape),
-                                  keep_prob=child_config.keep_prob)
+                                  keep_prob=child_config.keep_prob, skip_mode=child_config.skip_mode)
