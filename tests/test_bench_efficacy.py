@@ -53,3 +53,28 @@ def test_efficacy_smoke_prints_the_table(tmp_path, capsys):
             assert json.load(handle)["config"]["child"]["lr_T_0"] == period
     with pytest.raises(SystemExit, match="retrain_schedule=anneal"):
         module["main"](["--smoke", f"--output_dir={tmp_path}", "--retrain_schedule=search"])
+    # bench/shared_age.py on this seed: the random search copied and trained on to 2 epochs; the
+    # efficacy directory is only read; age 1's scores are the efficacy run's own; a rerun trains nothing.
+    age_script = os.path.join(os.path.dirname(script), "shared_age.py")
+    age_module = runpy.run_path(age_script)
+    random_log = tmp_path / "seed0" / "random" / "search_log.jsonl"
+    before = random_log.read_text()
+    age_dir = tmp_path / "age"
+    state = age_module["main"]([f"--seed_dir={tmp_path / 'seed0'}", "--strategies=random", "--epochs=2",
+                                f"--output_dir={age_dir}"])
+    assert random_log.read_text() == before
+    assert set(state["ages"]["random"]) == {"1", "2"}
+    for mode, values in seed["scores"]["random"].items():
+        assert state["ages"]["random"]["1"]["scores"][mode] == pytest.approx(values)
+    assert state["arcs"] == [seed["archs"][name] for name in names]
+    with open(age_dir / "random" / "search_log.jsonl") as handle:
+        assert [json.loads(line)["epoch"] for line in handle if "\"epoch\"" in line][-1] == 2
+    assert "random     2 epochs: moving" in state["table"]
+    search_module.search = no_search
+    try:
+        assert age_module["main"]([f"--seed_dir={tmp_path / 'seed0'}", "--strategies=random", "--epochs=2",
+                                   f"--output_dir={age_dir}"])["ages"] == state["ages"]
+    finally:
+        search_module.search = original
+    with pytest.raises(SystemExit):
+        age_module["main"]([f"--seed_dir={tmp_path / 'seed0'}", "--epochs=2,1", f"--output_dir={age_dir}"])
