@@ -94,7 +94,8 @@ class DataConfig:
         return self
 
 
-# How the macro search child combines a layer's op output with its skips (ChildConfig.skip_mode).
+# How the macro search child combines a layer's op output with its skips (ChildConfig.skip_mode);
+# the first is the default.
 SKIP_MODES = ("sum", "concat")
 
 
@@ -192,7 +193,7 @@ class ChildConfig:
         "worse than the best before the last this-many evaluations (enas_lm's trigger; its final training "
         "uses 10); 0: no averaging.")
     skip_mode: str = setting(
-        "sum", "child_skip_mode",
+        SKIP_MODES[0], "child_skip_mode",
         "Macro search child: how a layer combines its op output with its skip inputs. 'sum': the official "
         "search graph, BN(op + sum of skips); 'concat': as the final model, BN(1x1 conv(ReLU(concat of the "
         "skips and the op))), one projection per layer with an unselected input's channels zero (README: "

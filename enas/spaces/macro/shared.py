@@ -110,7 +110,7 @@ class _MacroSearchNetwork(keras.Model):
     """What both search-mode children share: stem, post-sum BNs, reductions and head."""
 
     def __init__(self, num_layers: int, out_filters: int, num_classes: int, image_shape,
-                 keep_prob: float = 1.0, skip_mode: str = "sum", **kwargs):
+                 keep_prob: float = 1.0, skip_mode: str = SKIP_MODES[0], **kwargs):
         super().__init__(**kwargs)
         if skip_mode not in SKIP_MODES:
             raise ConfigError(f"--child_skip_mode: expected one of {', '.join(SKIP_MODES)}; got '{skip_mode}'")
@@ -238,7 +238,7 @@ class MacroSharedChild(_MacroSearchNetwork):
     """
 
     def __init__(self, num_layers: int, out_filters: int, num_branches: int, num_classes: int,
-                 image_shape, keep_prob: float = 1.0, skip_mode: str = "sum", **kwargs):
+                 image_shape, keep_prob: float = 1.0, skip_mode: str = SKIP_MODES[0], **kwargs):
         kwargs.setdefault("name", "macro_shared_child")
         super().__init__(num_layers, out_filters, num_classes, image_shape, keep_prob, skip_mode, **kwargs)
         self.num_branches = int(num_branches)
@@ -318,7 +318,7 @@ class MacroStaticSearchChild(_MacroSearchNetwork):
     """
 
     def __init__(self, arc, out_filters: int, num_classes: int, image_shape, keep_prob: float = 1.0,
-                 skip_mode: str = "sum", **kwargs):
+                 skip_mode: str = SKIP_MODES[0], **kwargs):
         if isinstance(arc, str):
             arc = macro.MacroArc.from_string(arc)
         kwargs.setdefault("name", "macro_static_search_child")
