@@ -45,6 +45,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from enas.trainers.rank_stats import kendall_tau  # noqa: E402
+from enas.trainers.run_dir import atomic_write_json  # noqa: E402
 from rank_features import arc_features  # noqa: E402
 
 AGES_FILE = "ages.json"
@@ -58,12 +59,6 @@ def _read_json(path: str) -> Optional[dict]:
             return json.load(handle)
     except (OSError, ValueError):
         return None
-
-
-def _write_json(path: str, value) -> None:
-    with open(path + ".tmp", "w", encoding="utf-8") as handle:
-        json.dump(value, handle, indent=2)
-    os.replace(path + ".tmp", path)
 
 
 def load_seed(seed_dir: str) -> tuple[list[str], list[str], list[float], dict]:
@@ -196,7 +191,7 @@ def main(argv=None) -> dict:
                 tokens = [space.parse_arc(arc, search_config.child).to_tokens() for arc in arcs]
                 by_age[base_epochs] = {"scores": score_architectures(task, tokens, args.score_batches), "seconds": 0.0}
                 del task
-            _write_json(path, state)
+            atomic_write_json(path, state)
         destination = os.path.join(args.output_dir, strategy)
         if not os.path.exists(destination) and not args.child:
             shutil.copytree(source, destination + ".tmp", dirs_exist_ok=True)
@@ -217,12 +212,12 @@ def main(argv=None) -> dict:
             by_age[str(epochs)] = {"scores": score_architectures(task, tokens, args.score_batches),
                                    "seconds": seconds, "derived": derived["best"]["arc"]}
             del task
-            _write_json(path, state)
+            atomic_write_json(path, state)
             print(table(state["ages"], standalone, features), flush=True)
     text = table(state["ages"], standalone, features)
     print(text)
     state["table"] = text
-    _write_json(path, state)
+    atomic_write_json(path, state)
     return state
 
 
